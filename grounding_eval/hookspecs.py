@@ -1,0 +1,52 @@
+"""The hooks a grounding-eval plugin may implement.
+
+Each hook receives a `register` callback (the pattern of simonw/llm) and calls it once per thing it adds.
+A plugin is any module or object with `@hookimpl`-marked functions; first-party plugins under plugins/
+and the built-ins register exactly as a third party's would.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "grounding_eval"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_tasks(register):
+    """Add task configs: `register(path)` for a YAML file or folder of them, or `register(dict)` for a config."""
+
+
+@hookspec
+def register_text_encoders(register):
+    """Add text encoder kinds: `register(kind, factory, description=...)`.
+
+    `factory(model: str, **model_args) -> TextEncoder`. Users pick a kind with `--model KIND:NAME`;
+    a bare `--model NAME` uses the kind `hf` (any Hugging Face model).
+    """
+
+
+@hookspec
+def register_perception_encoders(register):
+    """Add perception encoders (audio backbones, colour spaces, ...): `register(name, factory, description=..., modality=...)`.
+
+    `factory(**options) -> PerceptionEncoder`; options come from the task YAML and `--backbone-args`,
+    plus `device` and `batch_size`. A name may end in ':' to take a suffix (`hear:MODULE`).
+    """
+
+
+@hookspec
+def register_datasets(register):
+    """Add dataset builders: `register(name, builder, description=...)`; `builder(**args) -> GroundingDataset`."""
+
+
+@hookspec
+def register_metrics(register):
+    """Add metrics: `register(name, compute, chance, description=...)`.
+
+    `compute(similarity, target, **args) -> dict[str, float]` over (instances x concepts) similarities
+    and true concept indices; `chance(n_concepts, **args) -> dict[str, float]` gives the same keys.
+    """
