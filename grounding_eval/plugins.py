@@ -18,7 +18,6 @@ from grounding_eval.errors import GroundingEvalError
 from grounding_eval.registry import Registry
 
 BUILTIN_PLUGINS = (
-    "grounding_eval.builtin.tasks",
     "grounding_eval.builtin.text_encoders",
     "grounding_eval.builtin.perception_encoders",
     "grounding_eval.builtin.datasets",

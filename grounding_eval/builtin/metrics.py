@@ -1,0 +1,13 @@
+"""Built-in retrieval metrics."""
+
+from __future__ import annotations
+
+from grounding_eval import metrics
+from grounding_eval.hookspecs import hookimpl
+
+
+@hookimpl
+def register_metrics(register):
+    register("accuracy_at_k", metrics.accuracy_at_k, metrics.accuracy_at_k_chance,
+             description="share of instances whose true concept is among the K most similar (args: k)")
+    register("mrr", metrics.mrr, metrics.mrr_chance, description="mean reciprocal rank of the true concept")

@@ -1,0 +1,154 @@
+"""A content-addressed, resumable on-disk store of embeddings.
+
+Layout: <root>/<encoder key>/meta.json (the encoder identity, for humans and `cache ls`) and
+shard-<hash>.npz files, each holding the item keys and vectors of one batch. A shard is written to a
+temporary file and renamed into place, so a kill mid-write leaves no broken shard; a rerun finds every
+finished shard and computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from grounding_eval.encoders import ProgressCallback
+
+
+def _atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class EmbeddingNamespace:
+    """The embeddings of one encoder configuration (one cache key)."""
+
+    def __init__(self, root: Path, key: str, meta: dict[str, Any]):
+        self.dir = root / key
+        self.key = key
+        self.meta = meta
+        self._index: dict[str, np.ndarray] | None = None
+
+    def _load_index(self) -> dict[str, np.ndarray]:
+        if self._index is None:
+            index: dict[str, np.ndarray] = {}
+            if self.dir.is_dir():
+                for shard in sorted(self.dir.glob("shard-*.npz")):
+                    try:
+                        with np.load(shard, allow_pickle=False) as z:
+                            for k, v in zip(z["keys"].tolist(), z["vectors"]):
+                                index[k] = v
+                    except (OSError, ValueError, KeyError):
+                        continue  # unreadable shard (foreign file, disk error): recompute its items
+            self._index = index
+        return self._index
+
+    def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        index = self._load_index()
+        return {k: index[k] for k in keys if k in index}
+
+    def write(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(keys) != len(vectors):
+            raise ValueError(f"{len(keys)} keys for {len(vectors)} vectors")
+        if not (self.dir / "meta.json").exists():
+            blob = json.dumps(self.meta, indent=2, sort_keys=True, default=str).encode()
+            _atomic_write_bytes(self.dir / "meta.json", lambda f: f.write(blob))
+        name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
+        keys_arr = np.array(list(keys), dtype=np.str_)
+        _atomic_write_bytes(self.dir / f"shard-{name}.npz", lambda f: np.savez(f, keys=keys_arr, vectors=vectors))
+        index = self._load_index()
+        for k, v in zip(keys, vectors):
+            index[k] = v
+
+
+class EmbeddingCache:
+    """Embeddings on disk under `root`, one namespace per encoder configuration."""
+
+    def __init__(self, root: str | os.PathLike[str], enabled: bool = True):
+        self.root = Path(root)
+        self.enabled = enabled
+
+    def namespace(self, key: str, meta: dict[str, Any]) -> EmbeddingNamespace:
+        return EmbeddingNamespace(self.root, key, meta)
+
+    def embed(
+        self,
+        key: str,
+        meta: dict[str, Any],
+        item_keys: Sequence[str],
+        payloads: Sequence[Any],
+        compute: Callable[[Sequence[Any], ProgressCallback | None], np.ndarray],
+        batch_size: int,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        """Vectors for `item_keys` in order, computing only the missing ones, one shard per batch.
+
+        Returns the (n, dim) array and counts {"cached": ..., "computed": ...}.
+        """
+        ns = self.namespace(key, meta)
+        found = ns.lookup(item_keys) if self.enabled else {}
+        # Identical items (same content) are computed once.
+        missing: dict[str, Any] = {}
+        for k, p in zip(item_keys, payloads):
+            if k not in found and k not in missing:
+                missing[k] = p
+        if progress and found:
+            progress(sum(1 for k in item_keys if k in found))
+        computed: dict[str, np.ndarray] = {}
+        todo = list(missing.items())
+        for start in range(0, len(todo), max(1, batch_size)):
+            chunk = todo[start : start + max(1, batch_size)]
+            vecs = np.asarray(compute([p for _, p in chunk], progress), dtype=np.float32)
+            if vecs.shape[0] != len(chunk) or not np.all(np.isfinite(vecs)):
+                raise RuntimeError(
+                    f"encoder returned {vecs.shape[0]} vectors (finite: {bool(np.all(np.isfinite(vecs)))}) "
+                    f"for {len(chunk)} items"
+                )
+            if self.enabled:
+                ns.write([k for k, _ in chunk], vecs)
+            computed.update({k: v for (k, _), v in zip(chunk, vecs)})
+        table = {**found, **computed}
+        out = np.stack([table[k] for k in item_keys]) if item_keys else np.zeros((0, 0), np.float32)
+        n_cached = sum(1 for k in item_keys if k in found)
+        return out, {"cached": n_cached, "computed": len(item_keys) - n_cached}
+
+    def list_namespaces(self) -> list[dict[str, Any]]:
+        """One row per encoder configuration: key, meta, shard count, item count, bytes."""
+        rows = []
+        if not self.root.is_dir():
+            return rows
+        for d in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            meta = {}
+            if (d / "meta.json").exists():
+                try:
+                    meta = json.loads((d / "meta.json").read_text())
+                except ValueError:
+                    meta = {}
+            shards = list(d.glob("shard-*.npz"))
+            ns = EmbeddingNamespace(self.root, d.name, meta)
+            rows.append(
+                {
+                    "key": d.name,
+                    "meta": meta,
+                    "shards": len(shards),
+                    "items": len(ns._load_index()),
+                    "bytes": sum(s.stat().st_size for s in shards),
+                }
+            )
+        return rows

@@ -1,0 +1,143 @@
+"""The contrastive linear probe of Ngo & Kim (2024), on any pair of embedding spaces.
+
+Two linear heads map text and perception embeddings into a shared space; the loss is the paper's
+    L = sum_c [ -s(t(c), a(c))/tau + log sum_{c' in N(c)} exp(s(t(c'), a(c))/tau) ]
+with s the cosine similarity. Choices the paper leaves open, and ours:
+- a(c) is each training INSTANCE (clip) of concept c, and the loss is averaged over instances, so the
+  learning rate does not depend on how many clips there are;
+- N(c) is every training concept, c included (the softmax form of the loss);
+- inputs are standardised with the training instances' / training concepts' mean and std, because
+  backbones differ by orders of magnitude in scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from grounding_eval.errors import GroundingEvalError
+
+
+@dataclass
+class ProbeFit:
+    """A trained probe: the projected, L2-normalised embeddings it scores with."""
+
+    text_proj: np.ndarray  # (n_concepts, d) for ALL concepts
+    instance_proj: np.ndarray  # (n_instances, d) for the instances it was asked to score
+    epochs_run: int
+    final_loss: float
+    temperature: float
+
+    def similarity(self) -> np.ndarray:
+        return self.instance_proj @ self.text_proj.T
+
+
+def _standardise(x: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
+    mu = x[fit_rows].mean(0, keepdims=True)
+    sd = x[fit_rows].std(0, keepdims=True)
+    return (x - mu) / np.where(sd > 1e-8, sd, 1.0)
+
+
+def _optimizer(name: str, params, lr: float, wd: float):
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=0.9)
+    raise GroundingEvalError(f"probe.optimizer {name!r}: valid optimizers are adam, adamw, sgd")
+
+
+def fit_probe(
+    text: np.ndarray,
+    instances: np.ndarray,
+    instance_concept: np.ndarray,
+    train_concepts: np.ndarray,
+    score_instances: np.ndarray,
+    cfg: Any,
+    seed: int,
+) -> ProbeFit:
+    """Train on the instances of `train_concepts`; project all concepts and the `score_instances` rows.
+
+    `text` is (n_concepts, dt), `instances` (n_instances, da), `instance_concept` the concept index of
+    each instance. Deterministic for a given seed on CPU.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    train_concepts = np.asarray(sorted(train_concepts))
+    train_rows = np.flatnonzero(np.isin(instance_concept, train_concepts))
+    if len(train_rows) == 0:
+        raise GroundingEvalError("the training split has no instances; lower probe.val_fraction or add data")
+
+    val_concepts = np.array([], dtype=int)
+    rng = np.random.default_rng(seed)
+    if getattr(cfg, "val_fraction", 0.0) > 0:
+        n_val = max(1, int(round(cfg.val_fraction * len(train_concepts))))
+        val_concepts = np.sort(rng.choice(train_concepts, size=n_val, replace=False))
+    fit_concepts = np.setdiff1d(train_concepts, val_concepts)
+    fit_rows = np.flatnonzero(np.isin(instance_concept, fit_concepts))
+    val_rows = np.flatnonzero(np.isin(instance_concept, val_concepts))
+
+    t = torch.from_numpy(_standardise(text.astype(np.float64), fit_concepts).astype(np.float32))
+    a = torch.from_numpy(_standardise(instances.astype(np.float64), fit_rows).astype(np.float32))
+    y = torch.from_numpy(np.asarray(instance_concept, dtype=np.int64))
+
+    d = int(cfg.projection_dim)
+    text_head = torch.nn.Linear(t.shape[1], d)
+    inst_head = torch.nn.Linear(a.shape[1], d)
+    for head in (text_head, inst_head):  # initialise from our generator, not the global RNG
+        bound = 1.0 / np.sqrt(head.in_features)
+        with torch.no_grad():
+            head.weight.uniform_(-bound, bound, generator=gen)
+            head.bias.uniform_(-bound, bound, generator=gen)
+    log_tau = torch.nn.Parameter(torch.tensor(float(np.log(cfg.temperature))), requires_grad=bool(cfg.learn_temperature))
+    params = list(text_head.parameters()) + list(inst_head.parameters())
+    if cfg.learn_temperature:
+        params.append(log_tau)
+    opt = _optimizer(cfg.optimizer, params, float(cfg.learning_rate), float(cfg.weight_decay))
+
+    fit_idx = torch.from_numpy(fit_concepts)  # the candidates N(c) while training
+
+    def loss_on(rows: np.ndarray, candidates: torch.Tensor) -> torch.Tensor:
+        tz = F.normalize(text_head(t[candidates]), dim=1)
+        az = F.normalize(inst_head(a[rows]), dim=1)
+        logits = az @ tz.T / log_tau.exp()
+        cmap = torch.full((len(text),), -1, dtype=torch.long)
+        cmap[candidates] = torch.arange(len(candidates))
+        return F.cross_entropy(logits, cmap[y[rows]])
+
+    batch = cfg.batch_size or len(fit_rows)
+    best_state, best_val, bad, epochs_run, last = None, np.inf, 0, 0, float("nan")
+    all_train = torch.from_numpy(train_concepts)
+    for epoch in range(int(cfg.epochs)):
+        order = fit_rows[torch.randperm(len(fit_rows), generator=gen).numpy()] if batch < len(fit_rows) else fit_rows
+        for start in range(0, len(order), batch):
+            opt.zero_grad()
+            loss = loss_on(order[start : start + batch], fit_idx)
+            loss.backward()
+            opt.step()
+            last = float(loss.detach())
+        epochs_run = epoch + 1
+        if len(val_rows):
+            # Early stopping on held-out TRAINING concepts only: test concepts are never looked at.
+            with torch.no_grad():
+                v = float(loss_on(val_rows, all_train))
+            if v < best_val - 1e-6:
+                best_val, bad = v, 0
+                best_state = [p.detach().clone() for p in params]
+            else:
+                bad += 1
+                if bad >= cfg.patience:
+                    break
+    if best_state is not None:
+        with torch.no_grad():
+            for p, s in zip(params, best_state):
+                p.copy_(s)
+
+    with torch.no_grad():
+        tz = F.normalize(text_head(t), dim=1).numpy()
+        az = F.normalize(inst_head(a[torch.from_numpy(np.asarray(score_instances))]), dim=1).numpy()
+    return ProbeFit(tz, az, epochs_run, last, float(log_tau.exp()))

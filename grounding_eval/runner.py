@@ -1,0 +1,265 @@
+"""`evaluate()`: task YAML -> dataset -> text and perception embeddings (cached) -> protocol -> results.
+
+The CLI is a thin layer over this function; notebooks and other tools call it directly and get the
+results as a dict that follows `grounding_eval.results.RESULTS_SCHEMA`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from grounding_eval import paths, plugins
+from grounding_eval.cache import EmbeddingCache
+from grounding_eval.data.base import GroundingDataset, Instance
+from grounding_eval.encoders import PerceptionEncoder, TextEncoder
+from grounding_eval.errors import GroundingEvalError
+from grounding_eval.protocol import run_protocol
+from grounding_eval.results import SCHEMA_VERSION, environment, now_iso, write_results
+
+KNOWN_CONTROLS = ("permuted_text", "random_init")
+
+
+@dataclass
+class _Reporter:
+    """Rich progress bars on stderr, and one-line notes (cache reuse, timings)."""
+
+    console: Console
+    enabled: bool
+
+    @contextlib.contextmanager
+    def bar(self, description: str, total: int) -> Iterator[Any]:
+        if not self.enabled or total == 0:
+            yield lambda n=1: None
+            return
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False) as prog:
+            task = prog.add_task(description, total=total)
+            yield lambda n=1: prog.advance(task, n)
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.console.print(text)
+
+
+def split_model_kind(model: str, kinds: Sequence[str]) -> tuple[str, str]:
+    """`KIND:NAME` picks a registered text encoder kind; anything else is a Hugging Face model."""
+    if ":" in model:
+        kind, rest = model.split(":", 1)
+        if kind in kinds:
+            return kind, rest
+    return "hf", model
+
+
+def select_instances(ds: GroundingDataset, per_concept: int | None, seed: int) -> list[Instance]:
+    """At most `per_concept` instances per concept, drawn with `seed` (same seed, same clips)."""
+    by_concept: dict[str, list[Instance]] = {}
+    for inst in sorted(ds.instances, key=lambda i: i.id):
+        by_concept.setdefault(inst.concept, []).append(inst)
+    rng = np.random.default_rng([seed, 0xC11F])
+    chosen: list[Instance] = []
+    for c in ds.concepts:
+        items = by_concept.get(c.name, [])
+        if per_concept is not None and len(items) > per_concept:
+            keep = np.sort(rng.choice(len(items), size=per_concept, replace=False))
+            items = [items[i] for i in keep]
+        chosen.extend(items)
+    return chosen
+
+
+def _text_embeddings(encoder: TextEncoder, texts: list[str], cache: EmbeddingCache, rep: _Reporter, label: str):
+    keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+    with rep.bar(f"text: {label}", len(texts)) as advance:
+        vecs, stats = cache.embed(encoder.cache_key(), {"kind": "text", **encoder.identity()}, keys, texts,
+                                  encoder.embed, encoder.batch_size, advance)
+    return vecs, stats
+
+
+def _perception_embeddings(encoder: PerceptionEncoder, instances: list[Instance], cache: EmbeddingCache, rep: _Reporter):
+    keys = [inst.content_hash for inst in instances]
+    with rep.bar(f"{encoder.modality}: {encoder.name}", len(instances)) as advance:
+        vecs, stats = cache.embed(encoder.cache_key(), {"kind": "perception", "name": encoder.name, **encoder.identity()},
+                                  keys, instances, encoder.embed, encoder.batch_size, advance)
+    return vecs, stats
+
+
+def evaluate(
+    model: str,
+    tasks: str | Sequence[str],
+    *,
+    audio_backbone: str | None = None,
+    backbone_args: dict[str, Any] | None = None,
+    model_args: dict[str, Any] | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    num_runs: int | None = None,
+    limit: int | None = None,
+    controls: Sequence[str] | None = None,
+    output_path: str | None = None,
+    include_paths: Sequence[str] = (),
+    cache_dir: str | None = None,
+    use_cache: bool = True,
+    show_progress: bool = True,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run `tasks` with the text model `model` and return the results dict (also written if `output_path`).
+
+    `audio_backbone` overrides the task's perception encoder, `limit` caps instances per concept (quick
+    runs), `seed`/`num_runs` override the task's, `controls` overrides the task's list of controls.
+    """
+    from grounding_eval.tasks.manager import TaskManager
+    from grounding_eval.text.hf import pick_device
+
+    t0 = time.perf_counter()
+    rep = _Reporter(console or Console(stderr=True), show_progress)
+    regs = plugins.registries()
+    manager = TaskManager(list(include_paths))
+    task_names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t.strip()]
+    if not task_names:
+        raise GroundingEvalError("--task: give at least one task name; list them with `grounding-eval tasks`")
+    configs = {name: manager.get(name) for name in task_names}  # fail on a bad name before loading anything
+
+    cache = EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache)
+    kind, model_name = split_model_kind(model, regs.text_encoders.names())
+    text_args = dict(model_args or {})
+    if device is not None:
+        text_args.setdefault("device", device)
+    if batch_size is not None:
+        text_args.setdefault("batch_size", batch_size)
+    with rep.console.status(f"loading text model {model_name}"):
+        text_encoder: TextEncoder = regs.text_encoders.get(kind).obj(model_name, **text_args)
+    resolved_device = pick_device(device) if device not in (None, "auto") else pick_device(None)
+
+    out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "results": {}, "tasks": {},
+                           "model": {"name": model, "kind": kind, "identity": text_encoder.identity()}}
+    untrained: TextEncoder | None = None
+    for name, cfg in configs.items():
+        overrides: dict[str, Any] = {}
+        if seed is not None:
+            overrides["seed"] = seed
+        if num_runs is not None:
+            overrides["num_runs"] = num_runs
+        if limit is not None:
+            overrides["max_instances_per_concept"] = limit
+        if controls is not None:
+            overrides["controls"] = list(controls)
+        if audio_backbone is not None and audio_backbone != cfg.perception_encoder.name:
+            overrides["perception_encoder"] = {"name": audio_backbone, "args": {}}
+        if backbone_args:
+            base = dict(cfg.perception_encoder.args) if audio_backbone in (None, cfg.perception_encoder.name) else {}
+            overrides["perception_encoder"] = {"name": audio_backbone or cfg.perception_encoder.name,
+                                               "args": {**base, **backbone_args}}
+        if overrides:
+            cfg = cfg.with_overrides(**overrides)
+        unknown = [c for c in cfg.controls if c not in KNOWN_CONTROLS]
+        if unknown:
+            raise GroundingEvalError(f"task {name}: unknown control {unknown[0]!r}; valid: {', '.join(KNOWN_CONTROLS)}")
+        timing: dict[str, float] = {}
+
+        t = time.perf_counter()
+        with rep.console.status(f"building dataset {cfg.dataset.name}"):
+            ds: GroundingDataset = regs.datasets.get(cfg.dataset.name).obj(**cfg.dataset.args)
+        instances = select_instances(ds, cfg.max_instances_per_concept, cfg.seed)
+        concept_index = {c.name: i for i, c in enumerate(ds.concepts)}
+        empty = [c.name for c in ds.concepts if not any(i.concept == c.name for i in instances)]
+        if empty:
+            raise GroundingEvalError(f"task {name}: concept {empty[0]!r} has no usable instance; fix the data or drop the concept")
+        if len(ds.concepts) < 3:
+            raise GroundingEvalError(f"task {name}: dataset {cfg.dataset.name} has {len(ds.concepts)} concepts; a probe needs at least 3")
+        timing["dataset"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        prompts = [[tpl.format(concept=c.text) for c in ds.concepts] for tpl in cfg.prompt_templates]
+        flat = [p for group in prompts for p in group]
+        text_all, text_stats = _text_embeddings(text_encoder, flat, cache, rep, model_name)
+        # Several templates: average each concept's vectors over the templates.
+        text_mat = text_all.reshape(len(prompts), len(ds.concepts), -1).mean(0)
+        text_variants = {"probe": text_mat}
+        if "random_init" in cfg.controls:
+            untrained = untrained or text_encoder.untrained_copy()
+            if untrained is None:
+                raise GroundingEvalError(f"task {name}: text encoder kind {kind!r} has no random-initialisation control; drop random_init from controls")
+            rnd, _ = _text_embeddings(untrained, flat, cache, rep, f"{model_name} (random init)")
+            text_variants["random_init"] = rnd.reshape(len(prompts), len(ds.concepts), -1).mean(0)
+        timing["text_embeddings"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        enc_args = dict(cfg.perception_encoder.args)
+        enc_args.setdefault("device", resolved_device)
+        if batch_size is not None:
+            enc_args.setdefault("batch_size", batch_size)
+        enc_name = cfg.perception_encoder.name
+        entry = regs.perception_encoders.get(enc_name)
+        if entry.name != enc_name:  # a prefix entry such as "hear:" takes the full name
+            enc_args["name"] = enc_name
+        with rep.console.status(f"loading perception encoder {enc_name}"):
+            encoder: PerceptionEncoder = entry.obj(**enc_args)
+        inst_mat, inst_stats = _perception_embeddings(encoder, instances, cache, rep)
+        timing["perception_embeddings"] = time.perf_counter() - t
+        if inst_stats["computed"] == 0:
+            rep.note(f"[green]reused cached {encoder.name} embeddings for all {inst_stats['cached']} instances[/] "
+                     f"({timing['perception_embeddings']:.1f} s)")
+        elif inst_stats["cached"]:
+            rep.note(f"reused {inst_stats['cached']} cached {encoder.name} embeddings, computed {inst_stats['computed']}")
+
+        metric_fns = []
+        chance: dict[str, float] = {}
+        for metric_name, margs in cfg.metrics.items():
+            entry = regs.metrics.get(metric_name)
+            metric_fns.append(lambda s, y, _f=entry.obj, _a=dict(margs): _f(s, y, **_a))
+            chance.update(entry.extra["chance"](len(ds.concepts), **margs))
+        if cfg.main_metric not in chance:
+            raise GroundingEvalError(f"task {name}: main_metric {cfg.main_metric!r} is not computed; the metrics give {', '.join(chance)}")
+
+        t = time.perf_counter()
+        y = np.array([concept_index[i.concept] for i in instances])
+        n_steps = cfg.num_runs * (len(text_variants) + ("permuted_text" in cfg.controls))
+        with rep.bar(f"probe: {cfg.num_runs} runs", n_steps) as advance:
+            proto = run_protocol(text_variants, inst_mat, y, train_fraction=cfg.split.train_fraction,
+                                 num_runs=cfg.num_runs, seed=cfg.seed, probe_cfg=cfg.probe, metric_fns=metric_fns,
+                                 permuted_control="permuted_text" in cfg.controls, on_step=advance)
+        timing["protocol"] = time.perf_counter() - t
+
+        names = [c.name for c in ds.concepts]
+        runs = []
+        for run in proto["runs"]:
+            rec = dict(run)
+            rec["train"] = [names[i] for i in run["train"]]
+            rec["test"] = [names[i] for i in run["test"]]
+            runs.append(rec)
+        out["results"][name] = {
+            "main_metric": cfg.main_metric,
+            "probe": proto["summary"]["probe"],
+            "controls": {k: v for k, v in proto["summary"].items() if k != "probe"},
+            "chance": chance,
+        }
+        out["tasks"][name] = {
+            "version": cfg.version,
+            "hash": cfg.content_hash(),
+            "config": cfg.to_dict(),
+            "dataset": {"name": ds.name, "fingerprint": ds.fingerprint(), "n_concepts": len(ds.concepts),
+                        "n_instances": len(instances), "skipped": [{"id": s.id, "reason": s.reason} for s in ds.skipped],
+                        "provenance": ds.provenance},
+            "concepts": names,
+            "perception_encoder": {"name": encoder.name, "modality": encoder.modality, "identity": encoder.identity(),
+                                   "cache_key": encoder.cache_key()},
+            "text_encoder": {"cache_key": text_encoder.cache_key(), "prompts": prompts},
+            "seeds": [r["seed"] for r in runs],
+            "runs": runs,
+            "cache": {"text": text_stats, "perception": inst_stats},
+            "timing_seconds": timing,
+        }
+    out["environment"] = environment(resolved_device)
+    out["date"] = now_iso()
+    out["wall_time_seconds"] = time.perf_counter() - t0
+    if output_path:
+        out["output_file"] = str(write_results(out, output_path))
+    return out
