@@ -1,0 +1,115 @@
+"""The base class of audio backbones: decode instance paths, then embed the waveforms.
+
+A subclass states its sample rate and how it turns waveforms into vectors; the decoding, crop/pad
+policy, batching, progress reporting and the identity (cache key) are shared here.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from grounding_eval.audio.io import CROP_MODES, load_audio
+from grounding_eval.data.base import Instance
+from grounding_eval.encoders import PerceptionEncoder, ProgressCallback
+from grounding_eval.errors import GroundingEvalError
+
+# Bump when the shared decode/crop/pad steps change in a way that changes the numbers.
+PIPELINE_VERSION = 1
+
+BASE_OPTIONS: tuple[str, ...] = ("device", "batch_size", "max_seconds", "min_seconds", "crop")
+
+
+def check_options(backbone: str, options: dict[str, Any], valid: Iterable[str]) -> None:
+    """Refuse options a backbone does not know, in one line naming the bad ones and the valid ones."""
+    valid = sorted(set(valid))
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise GroundingEvalError(
+            f"audio backbone {backbone!r} got unknown option(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
+        )
+
+
+class AudioBackbone(PerceptionEncoder):
+    """An audio encoder: `instance.source` is a path, decoded to mono at `sample_rate`."""
+
+    modality = "audio"
+    sample_rate: int  # set by each subclass (class or instance attribute)
+    embedding_dim: int = 0  # known output width, so that embedding no instances still has a shape
+
+    def __init__(
+        self,
+        *,
+        device: str = "cpu",
+        batch_size: int = 16,
+        max_seconds: float | None = None,
+        min_seconds: float = 0.0,
+        crop: str = "center",
+    ) -> None:
+        if crop not in CROP_MODES:
+            raise GroundingEvalError(f"audio backbone {self.name!r}: unknown crop {crop!r}; valid: {', '.join(CROP_MODES)}")
+        if int(batch_size) < 1:
+            raise GroundingEvalError(f"audio backbone {self.name!r}: batch_size must be >= 1, got {batch_size}")
+        if max_seconds is not None and float(max_seconds) <= 0:
+            raise GroundingEvalError(f"audio backbone {self.name!r}: max_seconds must be positive, got {max_seconds}")
+        if float(min_seconds) < 0:
+            raise GroundingEvalError(f"audio backbone {self.name!r}: min_seconds must be >= 0, got {min_seconds}")
+        if max_seconds is not None and float(min_seconds) > float(max_seconds):
+            raise GroundingEvalError(
+                f"audio backbone {self.name!r}: min_seconds ({min_seconds}) exceeds max_seconds ({max_seconds})"
+            )
+        self.device = str(device)
+        self._batch_size = int(batch_size)
+        self.max_seconds = None if max_seconds is None else float(max_seconds)
+        self.min_seconds = float(min_seconds)
+        self.crop = crop
+
+    @abstractmethod
+    def embed_waveforms(self, waves: list[np.ndarray]) -> np.ndarray:
+        """Embed mono float32 waveforms at `self.sample_rate`: float32 array of shape (len(waves), dim)."""
+
+    @abstractmethod
+    def backbone_identity(self) -> dict[str, Any]:
+        """What the backbone itself contributes to the numbers: checkpoint sha256, embedding, pooling, ..."""
+
+    def identity(self) -> dict[str, Any]:
+        # Device and batch size are left out on purpose: they must not change the vectors.
+        return {
+            **self.backbone_identity(),
+            "sample_rate": int(self.sample_rate),
+            "max_seconds": self.max_seconds,
+            "min_seconds": self.min_seconds,
+            "crop": self.crop,
+            "pipeline_version": PIPELINE_VERSION,
+        }
+
+    def decode(self, sources: Sequence[Any]) -> list[np.ndarray]:
+        """Decode paths to waveforms under this backbone's rate and length policy."""
+        return [
+            load_audio(
+                str(src), int(self.sample_rate),
+                max_seconds=self.max_seconds, min_seconds=self.min_seconds, crop=self.crop,  # type: ignore[arg-type]
+            )
+            for src in sources
+        ]
+
+    def embed(self, instances: Sequence[Instance], progress: ProgressCallback | None = None) -> np.ndarray:
+        """Decode then embed, one batch at a time, reporting each finished batch to `progress`."""
+        # Decode and forward are separate steps so decoding can later move to worker processes.
+        out: list[np.ndarray] = []
+        for start in range(0, len(instances), self._batch_size):
+            batch = instances[start : start + self._batch_size]
+            waves = self.decode([inst.source for inst in batch])
+            vecs = np.asarray(self.embed_waveforms(waves), dtype=np.float32)
+            if vecs.ndim != 2 or vecs.shape[0] != len(batch):
+                raise GroundingEvalError(
+                    f"audio backbone {self.name!r} returned shape {vecs.shape} for {len(batch)} clips"
+                )
+            out.append(vecs)
+            if progress is not None:
+                progress(len(batch))
+        if not out:
+            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+        return np.concatenate(out, axis=0)

@@ -1,0 +1,70 @@
+"""A weight-free baseline: statistics of a log-mel spectrogram.
+
+It tells how much of a grounding score a trained audio network adds over the spectral envelope alone,
+and it runs anywhere with nothing to download.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from grounding_eval.audio.backbone import BASE_OPTIONS, AudioBackbone, check_options
+from grounding_eval.audio.mel import mel_filterbank, mel_spectrogram
+from grounding_eval.errors import GroundingEvalError
+
+# Bump when the features below change for the same options.
+FEATURE_VERSION = 1
+
+
+class LogMelBackbone(AudioBackbone):
+    """concat(mean, std) over time of log(mel power + 1e-6): 25 ms Hann window, 10 ms hop, HTK mel."""
+
+    name = "logmel"
+    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("n_mels", "sample_rate")
+
+    def __init__(self, **options: Any) -> None:
+        check_options(self.name, options, self.OPTIONS)
+        n_mels = int(options.pop("n_mels", 64))
+        sample_rate = int(options.pop("sample_rate", 16000))
+        if n_mels < 1:
+            raise GroundingEvalError(f"audio backbone 'logmel': n_mels must be >= 1, got {n_mels}")
+        if sample_rate < 8000:
+            raise GroundingEvalError(f"audio backbone 'logmel': sample_rate must be >= 8000, got {sample_rate}")
+        super().__init__(**options)
+        self.sample_rate = sample_rate
+        self.n_mels = n_mels
+        self.win_length = int(round(0.025 * sample_rate))
+        self.hop_length = int(round(0.010 * sample_rate))
+        # Next power of two above the window: finer bins so low, narrow mel bands still cover a bin.
+        self.n_fft = 1 << (self.win_length - 1).bit_length()
+        self.embedding_dim = 2 * n_mels
+        self._fb = mel_filterbank(sample_rate, self.n_fft, n_mels, scale="htk", norm="unit_sum", weighting="mel")
+
+    def backbone_identity(self) -> dict[str, Any]:
+        return {
+            "backbone": "logmel",
+            "n_mels": self.n_mels,
+            "win_length": self.win_length,
+            "hop_length": self.hop_length,
+            "n_fft": self.n_fft,
+            "pooling": "mean+std",
+            "feature_version": FEATURE_VERSION,
+        }
+
+    def features(self, wave: np.ndarray) -> np.ndarray:
+        """log(mel + 1e-6), shape (frames, n_mels)."""
+        mel = mel_spectrogram(
+            wave, self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels,
+            win_length=self.win_length, filterbank=self._fb,
+        )
+        return np.log(mel + 1e-6)
+
+    def embed_waveforms(self, waves: list[np.ndarray]) -> np.ndarray:
+        out = np.empty((len(waves), self.embedding_dim), dtype=np.float32)
+        for i, wave in enumerate(waves):
+            logmel = self.features(wave)
+            out[i, : self.n_mels] = logmel.mean(axis=0)
+            out[i, self.n_mels :] = logmel.std(axis=0)
+        return out
