@@ -6,8 +6,8 @@ with s the cosine similarity. Choices the paper leaves open, and ours:
 - a(c) is each training INSTANCE (clip) of concept c, and the loss is averaged over instances, so the
   learning rate does not depend on how many clips there are;
 - N(c) is every training concept, c included (the softmax form of the loss);
-- inputs are standardised with the training instances' / training concepts' mean and std, because
-  backbones differ by orders of magnitude in scale.
+- inputs are standardised with the training instances' / training concepts' mean and std
+  (probe.standardize), because backbones differ by orders of magnitude in scale.
 """
 
 from __future__ import annotations
@@ -81,8 +81,11 @@ def fit_probe(
     fit_rows = np.flatnonzero(np.isin(instance_concept, fit_concepts))
     val_rows = np.flatnonzero(np.isin(instance_concept, val_concepts))
 
-    t = torch.from_numpy(_standardise(text.astype(np.float64), fit_concepts).astype(np.float32))
-    a = torch.from_numpy(_standardise(instances.astype(np.float64), fit_rows).astype(np.float32))
+    if getattr(cfg, "standardize", True):
+        text = _standardise(text.astype(np.float64), fit_concepts)
+        instances = _standardise(instances.astype(np.float64), fit_rows)
+    t = torch.from_numpy(np.asarray(text, dtype=np.float32))
+    a = torch.from_numpy(np.asarray(instances, dtype=np.float32))
     y = torch.from_numpy(np.asarray(instance_concept, dtype=np.int64))
 
     d = int(cfg.projection_dim)

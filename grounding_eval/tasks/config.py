@@ -113,6 +113,9 @@ class ProbeConfig:
     val_fraction: float = field(default=0.0, metadata=_check(lambda x: 0 <= x < 1, "a number >= 0 and < 1"))
     # epochs without validation improvement before stopping; 20 tolerates noise (used only if val_fraction > 0)
     patience: int = field(default=20, metadata=_check(lambda x: x >= 1, "an integer >= 1"))
+    # z-score each input feature with the fitting rows' mean and std; backbones differ by orders of
+    # magnitude in scale, and without it the learning rate would have to be tuned per backbone
+    standardize: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)  # kw_only: required fields can follow defaulted ones in schema order
