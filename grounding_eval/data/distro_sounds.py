@@ -1,0 +1,285 @@
+"""`distro_sounds`: real labelled recordings taken from installed Debian sound packages.
+
+The recordings are never shipped with grounding-eval (their licences vary). On first use the builder
+extracts the clips named in `distro_sounds_labels.csv` from the installed packages into a local folder,
+then reuses that folder as long as the label map and the package versions are unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from grounding_eval.data.base import Concept, GroundingDataset, Instance, SkippedInstance, sha256_file
+from grounding_eval.data.rcc import iter_rcc_files
+from grounding_eval.errors import GroundingEvalError
+from grounding_eval.paths import datasets_dir
+
+NAME = "distro_sounds"
+LABELS_CSV = Path(__file__).with_name("distro_sounds_labels.csv")
+MANIFEST = "manifest.csv"
+STAMP = "build.json"
+MANIFEST_FIELDS = ("id", "path", "label", "package", "source_path", "sha256")
+
+# Where each package keeps its sounds; the first existing candidate wins. Module-level so that tests
+# (and unusual installs) can point it elsewhere.
+PACKAGE_ROOTS: dict[str, tuple[str, ...]] = {
+    "gcompris-qt-data": ("/usr/share/gcompris-qt/rcc",),
+    "minetest-data": ("/usr/share/games/minetest", "/usr/share/minetest"),
+    "sound-theme-freedesktop": ("/usr/share/sounds/freedesktop",),
+}
+INSTALL_HINT = "run `sudo apt-get install gcompris-qt-data sound-theme-freedesktop minetest-data`"
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """One row of the label map."""
+
+    package: str
+    path: str
+    label: str
+    note: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.package}:{self.path}"
+
+    def local_relpath(self) -> str:
+        """Where the clip goes inside the built folder (the rcc name becomes a folder)."""
+        return f"{self.package}/{self.path.replace(':', '/')}"
+
+
+def read_label_map(path: Path | None = None) -> tuple[list[LabelRow], str]:
+    """The label map rows and the sha256 of the CSV bytes (the cache key for a built folder)."""
+    # Looked up at call time, not bound as a default, so a patched LABELS_CSV takes effect.
+    blob = (path if path is not None else LABELS_CSV).read_bytes()
+    reader = csv.DictReader(io.StringIO(blob.decode("utf-8")))
+    rows = [LabelRow(r["package"], r["path"], r["label"].strip(), r["note"].strip()) for r in reader]
+    return rows, hashlib.sha256(blob).hexdigest()
+
+
+def concept_text(label: str) -> str:
+    """Prompt text for an AudioSet name: lower-cased, first part of comma lists ("Violin, fiddle" -> "violin")."""
+    return label.split(", ")[0].lower()
+
+
+def _locate(package: str) -> Path:
+    candidates = PACKAGE_ROOTS[package]
+    for cand in candidates:
+        if Path(cand).is_dir():
+            return Path(cand)
+    raise GroundingEvalError(
+        f"Debian package {package} is not installed (no {' or '.join(candidates)}): {INSTALL_HINT}"
+    )
+
+
+def _package_version(package: str) -> str:
+    try:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"  # files present but no dpkg (e.g. copied by hand): still usable
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def _safe_target(base: Path, relpath: str) -> Path:
+    """Refuse label-map paths that would escape the build folder."""
+    target = (base / relpath).resolve()
+    if not target.is_relative_to(base.resolve()):
+        raise GroundingEvalError(f"distro_sounds label map path escapes the dataset folder: {relpath}")
+    return target
+
+
+def _extract(rows: list[LabelRow], roots: dict[str, Path], dest: Path) -> list[dict[str, str]]:
+    """Write the clips of `rows` under `dest`; return manifest rows for those found on disk."""
+    manifest: list[dict[str, str]] = []
+
+    def record(row: LabelRow, source: str, data: bytes | None, src_file: Path | None) -> None:
+        target = _safe_target(dest, row.local_relpath())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if data is not None:
+            target.write_bytes(data)
+        else:
+            assert src_file is not None
+            shutil.copyfile(src_file, target)
+        manifest.append(
+            {
+                "id": row.id,
+                "path": row.local_relpath(),
+                "label": row.label,
+                "package": row.package,
+                "source_path": source,
+                "sha256": sha256_file(str(target)),
+            }
+        )
+
+    by_rcc: dict[str, list[LabelRow]] = defaultdict(list)
+    for row in rows:
+        root = roots[row.package]
+        if row.package == "gcompris-qt-data":
+            rcc_name, _, _vpath = row.path.partition(":")
+            by_rcc[rcc_name].append(row)
+            continue
+        src = root / row.path
+        if src.is_file():
+            record(row, str(src), None, src)
+    # Each rcc is read once, however many clips it holds.
+    for rcc_name, rcc_rows in sorted(by_rcc.items()):
+        rcc_path = roots["gcompris-qt-data"] / rcc_name
+        if not rcc_path.is_file():
+            continue
+        wanted = {r.path.partition(":")[2]: r for r in rcc_rows}
+        for vpath, data in iter_rcc_files(rcc_path, unsupported=[]):
+            if vpath in wanted:
+                record(wanted[vpath], f"{rcc_path}:{vpath}", data, None)
+    return manifest
+
+
+def _write_manifest(folder: Path, manifest: list[dict[str, str]]) -> None:
+    with open(folder / MANIFEST, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(sorted(manifest, key=lambda m: m["id"]))
+
+
+def _read_built(folder: Path, stamp: dict[str, object]) -> list[dict[str, str]] | None:
+    """The manifest of an existing build if it was made from the same inputs and is intact, else None."""
+    try:
+        if json.loads((folder / STAMP).read_text(encoding="utf-8")) != stamp:
+            return None
+        with open(folder / MANIFEST, newline="", encoding="utf-8") as f:
+            manifest = list(csv.DictReader(f))
+    except (OSError, ValueError):
+        return None
+    for m in manifest:
+        clip = folder / m["path"]
+        # Re-hashing ~100 small files is cheap and catches files edited or truncated since the build.
+        if not clip.is_file() or sha256_file(str(clip)) != m["sha256"]:
+            return None
+    return manifest
+
+
+def _build_atomically(out: Path, rows: list[LabelRow], roots: dict[str, Path], stamp: dict[str, object]) -> None:
+    """Build in a temp folder beside `out`, then swap it in, so `out` is never half written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
+    aside: Path | None = None
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the dataset folder is ordinary shared data
+        manifest = _extract(rows, roots, tmp)
+        _write_manifest(tmp, manifest)
+        # The stamp is written last: a folder without it is never trusted.
+        (tmp / STAMP).write_text(json.dumps(stamp, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+        if out.exists():
+            # os.replace cannot overwrite a non-empty directory: move the old one aside first.
+            aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, aside / "d")
+        os.replace(tmp, out)
+    except BaseException:
+        if aside is not None and (aside / "d").exists() and not out.exists():
+            os.replace(aside / "d", out)  # put the previous build back
+        shutil.rmtree(tmp, ignore_errors=True)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def build_distro_sounds(
+    root: str | None = None, min_clips_per_concept: int = 1, packages: list[str] | None = None
+) -> GroundingDataset:
+    """Build (or reuse) the distro_sounds dataset from the installed Debian packages.
+
+    `root` is the folder the clips are extracted to (default: datasets_dir()/distro_sounds); `packages`
+    limits the sources (default: all three); concepts with fewer than `min_clips_per_concept` clips are
+    dropped and their clips reported in `skipped`.
+    """
+    selected = sorted(set(packages) if packages is not None else PACKAGE_ROOTS)
+    unknown = [p for p in selected if p not in PACKAGE_ROOTS]
+    if unknown:
+        raise GroundingEvalError(
+            f"unknown distro_sounds package(s) {', '.join(unknown)}: choose from {', '.join(sorted(PACKAGE_ROOTS))}"
+        )
+    if min_clips_per_concept < 1:
+        raise GroundingEvalError(f"min_clips_per_concept must be >= 1, got {min_clips_per_concept}")
+    roots = {p: _locate(p) for p in selected}
+    versions = {p: _package_version(p) for p in selected}
+
+    all_rows, label_map_sha = read_label_map()
+    rows = [r for r in all_rows if r.package in roots]
+    labelled = [r for r in rows if r.label]
+    skipped = [SkippedInstance(r.id, f"no AudioSet label: {r.note}") for r in rows if not r.label]
+
+    out = Path(root) if root is not None else datasets_dir() / NAME
+    # A package upgrade may change the clips, so the versions are part of the cache key too.
+    stamp: dict[str, object] = {
+        "label_map_sha256": label_map_sha,
+        "packages": versions,
+        "roots": {p: str(r) for p, r in roots.items()},
+    }
+    manifest = _read_built(out, stamp)
+    if manifest is None:
+        _build_atomically(out, labelled, roots, stamp)
+        manifest = _read_built(out, stamp)
+        if manifest is None:  # only if something else rewrote the folder meanwhile
+            raise GroundingEvalError(f"distro_sounds folder {out} changed while it was being built: run again")
+
+    by_id = {m["id"]: m for m in manifest}
+    note_of = {r.id: r.note for r in labelled}
+    instances: list[Instance] = []
+    first_with_hash: dict[str, str] = {}
+    for row in sorted(labelled, key=lambda r: r.id):
+        m = by_id.get(row.id)
+        if m is None:
+            skipped.append(SkippedInstance(row.id, "missing"))
+            continue
+        # Identical bytes under two names (e.g. a sound reused by two activities) would leak between
+        # splits and double-count in retrieval; keep the first.
+        dup = first_with_hash.setdefault(m["sha256"], row.id)
+        if dup != row.id:
+            skipped.append(SkippedInstance(row.id, f"duplicate content of {dup}"))
+            continue
+        instances.append(
+            Instance(
+                id=row.id,
+                concept=row.label,
+                source=str((out / m["path"]).resolve()),
+                content_hash=m["sha256"],
+                meta={"package": row.package, "source_path": m["source_path"], "note": note_of[row.id]},
+            )
+        )
+
+    counts = Counter(i.concept for i in instances)
+    kept = {c for c, n in counts.items() if n >= min_clips_per_concept}
+    for inst in instances:
+        if inst.concept not in kept:
+            skipped.append(
+                SkippedInstance(
+                    inst.id,
+                    f"concept {inst.concept!r} has {counts[inst.concept]} clip(s), fewer than {min_clips_per_concept}",
+                )
+            )
+    instances = [i for i in instances if i.concept in kept]
+    concepts = [
+        Concept(name=c, text=concept_text(c), parent=None, aliases=tuple(p.lower() for p in c.split(", ")[1:]))
+        for c in sorted(kept)
+    ]
+    skipped.sort(key=lambda s: s.id)
+    return GroundingDataset(
+        name=NAME,
+        concepts=concepts,
+        instances=instances,
+        skipped=skipped,
+        provenance={"packages": versions, "label_map_sha256": label_map_sha, "root": str(out.resolve())},
+    )
