@@ -158,7 +158,8 @@ def _cmd_validate(argv: Sequence[str], console: Console) -> int:
 
 
 def run(argv: Sequence[str], console: Console | None = None) -> int:
-    console = console or Console()
+    # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
     if argv and argv[0] in SUBCOMMANDS:
         return {"tasks": _cmd_tasks, "plugins": _cmd_plugins, "datasets": _cmd_datasets,
                 "validate": _cmd_validate}[argv[0]](argv[1:], console)

@@ -68,6 +68,11 @@ class TextEncoder(ABC):
     def cache_key(self) -> str:
         return stable_hash({"kind": "text", "name": self.name, **self.identity()})
 
+    @property
+    def batch_size(self) -> int:
+        """How many prompts the runner hands to `embed` at once (one cache shard each)."""
+        return int(getattr(self, "_batch_size", 32))
+
     def untrained_copy(self) -> "TextEncoder | None":
         """The same architecture with freshly initialised weights (the random-initialisation control).
 

@@ -126,6 +126,9 @@ def evaluate(
     if not task_names:
         raise GroundingEvalError("--task: give at least one task name; list them with `grounding-eval tasks`")
     configs = {name: manager.get(name) for name in task_names}  # fail on a bad name before loading anything
+    for cfg in configs.values():  # likewise a bad backbone or dataset name: before minutes of model loading
+        regs.perception_encoders.get(audio_backbone or cfg.perception_encoder.name)
+        regs.datasets.get(cfg.dataset.name)
 
     cache = EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache)
     kind, model_name = split_model_kind(model, regs.text_encoders.names())

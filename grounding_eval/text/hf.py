@@ -92,6 +92,9 @@ class HFTextEncoder(TextEncoder):
     def _load(self, dtype: str) -> None:
         import torch
         from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # our own progress bars speak for the run; theirs would interleave
 
         path = self.resolved.path
         try:

@@ -1,0 +1,5 @@
+"""`python -m grounding_eval` is the `grounding-eval` command."""
+
+from grounding_eval.cli import main
+
+main()
