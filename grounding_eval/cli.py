@@ -1,7 +1,7 @@
 """The `grounding-eval` command: parse, call the library, print. No evaluation logic lives here.
 
     grounding-eval --model NAME_OR_PATH --task NAME[,NAME] [--audio-backbone NAME] ...
-    grounding-eval tasks | plugins | datasets | validate RESULTS.json
+    grounding-eval SUBCOMMAND ...   (see SUBCOMMANDS)
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from rich.table import Table
 
 from grounding_eval.errors import GroundingEvalError
 
-SUBCOMMANDS = ("tasks", "plugins", "datasets", "validate")
+# Subcommand -> "module:function" taking (argv, console) and returning an exit code. Imported lazily so
+# that `grounding-eval tasks` does not pay for torch.
+SUBCOMMANDS = {
+    "tasks": "grounding_eval.cli:_cmd_tasks",
+    "plugins": "grounding_eval.cli:_cmd_plugins",
+    "datasets": "grounding_eval.cli:_cmd_datasets",
+    "validate": "grounding_eval.cli:_cmd_validate",
+}
 
 
 def _kv(text: str | None, flag: str) -> dict[str, Any]:
@@ -161,8 +168,10 @@ def run(argv: Sequence[str], console: Console | None = None) -> int:
     # Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
     console = console or Console(width=None if sys.stdout.isatty() else 160)
     if argv and argv[0] in SUBCOMMANDS:
-        return {"tasks": _cmd_tasks, "plugins": _cmd_plugins, "datasets": _cmd_datasets,
-                "validate": _cmd_validate}[argv[0]](argv[1:], console)
+        import importlib
+
+        module, func = SUBCOMMANDS[argv[0]].split(":")
+        return getattr(importlib.import_module(module), func)(argv[1:], console)
     args = build_parser().parse_args(argv)
     from grounding_eval.runner import evaluate
     from grounding_eval.text.hf import parse_model_args
