@@ -21,7 +21,7 @@ from grounding_eval.errors import GroundingEvalError
 SUBCOMMANDS = {
     "tasks": "grounding_eval.cli:_cmd_tasks",
     "plugins": "grounding_eval.cli:_cmd_plugins",
-    "datasets": "grounding_eval.cli:_cmd_datasets",
+    "datasets": "grounding_eval.data.listing:cmd_datasets",
     "validate": "grounding_eval.cli:_cmd_validate",
 }
 

@@ -1,4 +1,9 @@
-"""Built-in dataset builders."""
+"""Built-in dataset builders. Builders are imported when used, so listing them stays cheap.
+
+Each registration may carry `describe` (a no-argument function giving source, clip and class counts
+for `grounding-eval datasets`, without reading audio) and `progress=True` (the builder accepts
+`progress` and shows a bar while it checks files).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,61 @@ def _distro_sounds(**args):
     return build_distro_sounds(**args)
 
 
+def _describe_distro_sounds():
+    from grounding_eval.data.distro_sounds import read_label_map
+
+    rows, _ = read_label_map()
+    labelled = [r for r in rows if r.label]
+    return {"source": "Debian packages gcompris-qt-data, minetest-data, sound-theme-freedesktop",
+            "clips": f"{len(labelled)} labelled (of {len(rows)} listed)", "classes": str(len({r.label for r in labelled}))}
+
+
 def _fsd50k(**args):
     from grounding_eval.data.fsd50k import build_fsd50k
 
     return build_fsd50k(**args)
+
+
+def _describe_fsd50k():
+    from grounding_eval.data.fsd50k import describe
+
+    return describe()
+
+
+def _esc50(**args):
+    from grounding_eval.data.folds import build_esc50
+
+    return build_esc50(**args)
+
+
+def _describe_esc50():
+    from grounding_eval.data.folds import ESC50, describe
+
+    return describe(ESC50)
+
+
+def _urbansound8k(**args):
+    from grounding_eval.data.folds import build_urbansound8k
+
+    return build_urbansound8k(**args)
+
+
+def _describe_urbansound8k():
+    from grounding_eval.data.folds import URBANSOUND8K, describe
+
+    return describe(URBANSOUND8K)
+
+
+def _audiofolder(**args):
+    from grounding_eval.data.local import build_audiofolder
+
+    return build_audiofolder(**args)
+
+
+def _csv_manifest(**args):
+    from grounding_eval.data.local import build_csv_manifest
+
+    return build_csv_manifest(**args)
 
 
 @hookimpl
@@ -24,5 +80,15 @@ def register_datasets(register):
         _distro_sounds,
         description="real recordings from Debian sound packages (gcompris-qt-data, minetest-data, "
         "sound-theme-freedesktop), labelled with AudioSet class names; built locally on first use",
+        describe=_describe_distro_sounds,
     )
-    register("fsd50k", _fsd50k, description="FSD50K: official Zenodo layout (root=...) or a hub copy (hub_id=..., revision=...); leaf classes by default")
+    register("fsd50k", _fsd50k, description="FSD50K: official Zenodo layout (root=...) or a hub copy (hub_id=..., revision=...); leaf classes by default",
+             describe=_describe_fsd50k, progress=True)
+    register("esc50", _esc50, description="ESC-50 (meta/esc50.csv + audio/), folds and esc10_only selectable",
+             describe=_describe_esc50, progress=True)
+    register("urbansound8k", _urbansound8k, description="UrbanSound8K (metadata/UrbanSound8K.csv + audio/foldN/)",
+             describe=_describe_urbansound8k, progress=True)
+    register("audiofolder", _audiofolder, description="your recordings: root=DIR with one sub-folder per class",
+             describe=lambda: {"source": "your folder: args root=DIR (DIR/<label>/<clips>)"}, progress=True)
+    register("csv_manifest", _csv_manifest, description="your recordings listed in a CSV: manifest=FILE.csv with columns path,label",
+             describe=lambda: {"source": "your CSV: args manifest=FILE.csv (path,label)"}, progress=True)
