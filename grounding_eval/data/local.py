@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from grounding_eval.data.base import Concept, GroundingDataset, SkippedInstance
 from grounding_eval.data.clips import Candidate, ClipCheck, assemble
