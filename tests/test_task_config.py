@@ -341,3 +341,13 @@ def test_malformed_file_only_errors_when_it_matters(tmp_path):
     assert ":4: unknown key 'sede'" in error_of(tm.get, "typo")
     assert "broken.yaml:" in error_of(tm.names)  # listing all must not hide a broken file
     assert "broken.yaml:" in error_of(tm.get, "broken")  # its name cannot be read: the note says why
+
+
+def test_user_task_includes_the_shipped_base(tmp_path):
+    """A task outside the repo can `include:` a base that ships with grounding-eval."""
+    from grounding_eval.tasks.config import load_task_file
+
+    f = tmp_path / "mine.yaml"
+    f.write_text("include: _audio_probe_base.yaml\ntask: mine\nversion: 1\ndataset:\n  name: distro_sounds\n")
+    cfg = load_task_file(f)
+    assert cfg.prompt_templates == ["the sound of {concept}"] and cfg.probe.projection_dim == 128

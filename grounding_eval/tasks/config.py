@@ -302,7 +302,14 @@ def _resolve_file(path: Path, shown: str, stack: tuple[Path, ...]) -> _Loc:
         target = path.parent / item.value
         target_shown = str(Path(shown).parent / item.value)
         if not target.is_file():
-            raise _fail(item, shown, f"include {item.value!r} not found (looked for {target_shown})")
+            # A user's task file may build on a shipped base (`include: _audio_probe_base.yaml`).
+            from grounding_eval.tasks.manager import builtin_task_dir
+
+            shipped = builtin_task_dir()
+            if shipped is not None and (shipped / item.value).is_file():
+                target, target_shown = shipped / item.value, str(shipped / item.value)
+            else:
+                raise _fail(item, shown, f"include {item.value!r} not found (looked for {target_shown} and the shipped tasks)")
         sub = _resolve_file(target, target_shown, (*stack, real))
         base = sub if base is None else _merge(base, sub)  # later includes override earlier ones
     own_tree = _Loc(own, shown, tree.line)
