@@ -53,17 +53,32 @@ class PerceptionEncoder(ABC):
 
 
 class TextEncoder(ABC):
-    """Embeds concept prompts. Subclasses implement `identity` and `embed`."""
+    """Embeds concept prompts. Subclasses implement `identity` and `embed`.
+
+    The runner gives `embed` the prompts and, when `uses_spans` is true, the character span of the
+    concept inside each prompt (for pooling over the concept's own tokens, or for static word vectors of
+    the label). `embed` returns (n, dim), or (n, n_layers, dim) for a per-layer sweep: the runner then
+    runs the protocol once per layer (see README, "Text models").
+    """
 
     name: str = "text"
+    uses_spans: bool = False  # whether embed() wants `spans`; encoders written without them keep working
 
     @abstractmethod
     def identity(self) -> dict[str, Any]:
         """Everything that changes the vectors: model id, revision or weights hash, dtype, layer, pooling."""
 
     @abstractmethod
-    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
-        """Return a float32 array of shape (len(texts), dim)."""
+    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None,
+              spans: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
+        """Return a float32 array of shape (len(texts), dim) or (len(texts), n_layers, dim).
+
+        `spans[i]` = (start, end): where the concept's text is inside `texts[i]` (only when `uses_spans`).
+        """
+
+    def report(self, texts: Sequence[str], spans: Sequence[tuple[int, int]]) -> dict[str, Any]:
+        """Facts about these prompts for the results JSON (e.g. out-of-vocabulary words); cheap, uncached."""
+        return {}
 
     def cache_key(self) -> str:
         return stable_hash({"kind": "text", "name": self.name, **self.identity()})

@@ -23,6 +23,7 @@ from grounding_eval.encoders import PerceptionEncoder, TextEncoder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.protocol import run_protocol
 from grounding_eval.results import SCHEMA_VERSION, environment, now_iso, write_results
+from grounding_eval.text.parallel import current_world
 
 KNOWN_CONTROLS = ("permuted_text", "random_init")
 
@@ -74,12 +75,34 @@ def select_instances(ds: GroundingDataset, per_concept: int | None, seed: int) -
     return chosen
 
 
-def _text_embeddings(encoder: TextEncoder, texts: list[str], cache: EmbeddingCache, rep: _Reporter, label: str):
-    keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+def concept_span(template: str, text: str) -> tuple[int, int]:
+    """Where `text` lands in `template.format(concept=text)`: (start, end) characters (its first occurrence)."""
+    marker = "\x00"
+    start = template.format(concept=marker).index(marker)
+    return start, start + len(text)
+
+
+def _text_embeddings(encoder: TextEncoder, texts: list[str], spans: list[tuple[int, int]], cache: EmbeddingCache,
+                     rep: _Reporter, label: str):
+    """Cached text vectors. Encoders that read the concept's span get it, and it joins each item's key."""
+    if encoder.uses_spans:
+        keys = [hashlib.sha256(f"{t}\0{a}:{b}".encode()).hexdigest() for t, (a, b) in zip(texts, spans)]
+        payloads: list[Any] = list(zip(texts, spans))
+
+        def compute(items, progress):
+            return encoder.embed([t for t, _ in items], progress, spans=[s for _, s in items])
+    else:
+        keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+        payloads, compute = list(texts), encoder.embed
     with rep.bar(f"text: {label}", len(texts)) as advance:
-        vecs, stats = cache.embed(encoder.cache_key(), {"kind": "text", **encoder.identity()}, keys, texts,
-                                  encoder.embed, encoder.batch_size, advance)
+        vecs, stats = cache.embed(encoder.cache_key(), {"kind": "text", **encoder.identity()}, keys, payloads,
+                                  compute, encoder.batch_size, advance)
     return vecs, stats
+
+
+def _per_concept(vectors: np.ndarray, n_templates: int, n_concepts: int) -> np.ndarray:
+    """(templates * concepts, ...) prompt vectors -> (concepts, ...) averaged over the templates."""
+    return vectors.reshape(n_templates, n_concepts, *vectors.shape[1:]).mean(0)
 
 
 def _perception_embeddings(encoder: PerceptionEncoder, instances: list[Instance], cache: EmbeddingCache, rep: _Reporter):
@@ -119,7 +142,7 @@ def evaluate(
     from grounding_eval.text.hf import pick_device
 
     t0 = time.perf_counter()
-    rep = _Reporter(console or Console(stderr=True), show_progress)
+    rep = _Reporter(console or Console(stderr=True), show_progress and current_world().is_main)
     regs = plugins.registries()
     manager = TaskManager(list(include_paths))
     task_names = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t.strip()]
@@ -182,16 +205,17 @@ def evaluate(
         t = time.perf_counter()
         prompts = [[tpl.format(concept=c.text) for c in ds.concepts] for tpl in cfg.prompt_templates]
         flat = [p for group in prompts for p in group]
-        text_all, text_stats = _text_embeddings(text_encoder, flat, cache, rep, model_name)
+        spans = [concept_span(tpl, c.text) for tpl in cfg.prompt_templates for c in ds.concepts]
+        text_all, text_stats = _text_embeddings(text_encoder, flat, spans, cache, rep, model_name)
         # Several templates: average each concept's vectors over the templates.
-        text_mat = text_all.reshape(len(prompts), len(ds.concepts), -1).mean(0)
-        text_variants = {"probe": text_mat}
+        text_variants = {"probe": _per_concept(text_all, len(prompts), len(ds.concepts))}
         if "random_init" in cfg.controls:
             untrained = untrained or text_encoder.untrained_copy()
             if untrained is None:
                 raise GroundingEvalError(f"task {name}: text encoder kind {kind!r} has no random-initialisation control; drop random_init from controls")
-            rnd, _ = _text_embeddings(untrained, flat, cache, rep, f"{model_name} (random init)")
-            text_variants["random_init"] = rnd.reshape(len(prompts), len(ds.concepts), -1).mean(0)
+            rnd, _ = _text_embeddings(untrained, flat, spans, cache, rep, f"{model_name} (random init)")
+            text_variants["random_init"] = _per_concept(rnd, len(prompts), len(ds.concepts))
+        text_report = text_encoder.report(flat, spans)
         timing["text_embeddings"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -222,47 +246,61 @@ def evaluate(
         if cfg.main_metric not in chance:
             raise GroundingEvalError(f"task {name}: main_metric {cfg.main_metric!r} is not computed; the metrics give {', '.join(chance)}")
 
-        t = time.perf_counter()
+        # A per-layer sweep (layer=all) gives (concepts, layers, dim): the protocol runs once per layer, on
+        # the same splits and seeds, and each layer is reported as its own entry "<task>@layer<k>".
+        views: list[tuple[str, int | None]] = [(name, None)]
+        if text_variants["probe"].ndim == 3:
+            views = [(f"{name}@layer{k}", k) for k in range(text_variants["probe"].shape[1])]
         y = np.array([concept_index[i.concept] for i in instances])
-        n_steps = cfg.num_runs * (len(text_variants) + ("permuted_text" in cfg.controls))
-        with rep.bar(f"probe: {cfg.num_runs} runs", n_steps) as advance:
-            proto = run_protocol(text_variants, inst_mat, y, train_fraction=cfg.split.train_fraction,
-                                 num_runs=cfg.num_runs, seed=cfg.seed, probe_cfg=cfg.probe, metric_fns=metric_fns,
-                                 permuted_control="permuted_text" in cfg.controls, on_step=advance)
-        timing["protocol"] = time.perf_counter() - t
-
         names = [c.name for c in ds.concepts]
-        runs = []
-        for run in proto["runs"]:
-            rec = dict(run)
-            rec["train"] = [names[i] for i in run["train"]]
-            rec["test"] = [names[i] for i in run["test"]]
-            runs.append(rec)
-        out["results"][name] = {
-            "main_metric": cfg.main_metric,
-            "probe": proto["summary"]["probe"],
-            "controls": {k: v for k, v in proto["summary"].items() if k != "probe"},
-            "chance": chance,
-        }
-        out["tasks"][name] = {
-            "version": cfg.version,
-            "hash": cfg.content_hash(),
-            "config": cfg.to_dict(),
-            "dataset": {"name": ds.name, "fingerprint": ds.fingerprint(), "n_concepts": len(ds.concepts),
-                        "n_instances": len(instances), "skipped": [{"id": s.id, "reason": s.reason} for s in ds.skipped],
-                        "provenance": ds.provenance},
-            "concepts": names,
-            "perception_encoder": {"name": encoder.name, "modality": encoder.modality, "identity": encoder.identity(),
-                                   "cache_key": encoder.cache_key()},
-            "text_encoder": {"cache_key": text_encoder.cache_key(), "prompts": prompts},
-            "seeds": [r["seed"] for r in runs],
-            "runs": runs,
-            "cache": {"text": text_stats, "perception": inst_stats},
-            "timing_seconds": timing,
-        }
+        for entry_name, layer in views:
+            t = time.perf_counter()
+            variants = text_variants if layer is None else {v: m[:, layer] for v, m in text_variants.items()}
+            n_steps = cfg.num_runs * (len(variants) + ("permuted_text" in cfg.controls))
+            with rep.bar(f"probe: {cfg.num_runs} runs" + ("" if layer is None else f", layer {layer}"), n_steps) as advance:
+                proto = run_protocol(variants, inst_mat, y, train_fraction=cfg.split.train_fraction,
+                                     num_runs=cfg.num_runs, seed=cfg.seed, probe_cfg=cfg.probe, metric_fns=metric_fns,
+                                     permuted_control="permuted_text" in cfg.controls, on_step=advance)
+            layer_timing = {**timing, "protocol": time.perf_counter() - t}
+
+            runs = []
+            for run in proto["runs"]:
+                rec = dict(run)
+                rec["train"] = [names[i] for i in run["train"]]
+                rec["test"] = [names[i] for i in run["test"]]
+                runs.append(rec)
+            out["results"][entry_name] = {
+                "main_metric": cfg.main_metric,
+                "probe": proto["summary"]["probe"],
+                "controls": {k: v for k, v in proto["summary"].items() if k != "probe"},
+                "chance": chance,
+            }
+            text_info: dict[str, Any] = {"cache_key": text_encoder.cache_key(), "prompts": prompts,
+                                         "concept_spans": [[list(s) for s in spans[i * len(names):(i + 1) * len(names)]]
+                                                           for i in range(len(prompts))]}
+            if layer is not None:
+                text_info["layer"] = layer
+                text_info["task"] = name
+            text_info.update(text_report)
+            out["tasks"][entry_name] = {
+                "version": cfg.version,
+                "hash": cfg.content_hash(),
+                "config": cfg.to_dict(),
+                "dataset": {"name": ds.name, "fingerprint": ds.fingerprint(), "n_concepts": len(ds.concepts),
+                            "n_instances": len(instances), "skipped": [{"id": s.id, "reason": s.reason} for s in ds.skipped],
+                            "provenance": ds.provenance},
+                "concepts": names,
+                "perception_encoder": {"name": encoder.name, "modality": encoder.modality, "identity": encoder.identity(),
+                                       "cache_key": encoder.cache_key()},
+                "text_encoder": text_info,
+                "seeds": [r["seed"] for r in runs],
+                "runs": runs,
+                "cache": {"text": text_stats, "perception": inst_stats},
+                "timing_seconds": layer_timing,
+            }
     out["environment"] = environment(resolved_device)
     out["date"] = now_iso()
     out["wall_time_seconds"] = time.perf_counter() - t0
-    if output_path:
+    if output_path and current_world().is_main:  # under accelerate launch, one process writes
         out["output_file"] = str(write_results(out, output_path))
     return out

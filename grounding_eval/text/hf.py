@@ -1,36 +1,46 @@
-"""Any Hugging Face transformers model as a text encoder: hidden states of one layer, pooled.
+"""Any Hugging Face transformers model as a text encoder: the hidden states of one layer (or all), pooled.
 
-Encoder-only models (BERT, MiniLM, MPNet, RoBERTa), decoder-only models (GPT-2, LLaMA, ...) and the
-encoder of encoder-decoder models (T5) load through the same path. Padding side does not matter:
-pooling uses the attention mask, and `last` pooling takes each row's last real token.
+Encoder-only models (BERT, MiniLM, MPNet, RoBERTa), decoder-only models (GPT-2, LLaMA, Mistral, Qwen,
+Gemma) and the ENCODER of encoder-decoder models (T5: the prompt is read by the encoder; the decoder
+would need a target text) load through the same path, from a hub id or a local folder.
+
+Padding: encoders are padded on the right (their absolute position embeddings assume it). Decoders keep
+their tokenizer's side (`padding_side=` overrides it) and get position ids counted from the attention
+mask, so a left-padded prompt sees the same positions as unpadded; pooling weights are 0 on padding.
+Either way, left and right padding give the same vectors (tested).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from typing import Any, Sequence
 
 import numpy as np
 
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.text.hub import ResolvedModel, resolve_model
+from grounding_eval.text import parallel
+from grounding_eval.text.hub import ResolvedModel, resolve_model, tokenizer_sha256
+from grounding_eval.text.pooling import POOLINGS, label_token_mask, normalise_pooling, token_weights
 
-POOLINGS = ("mean", "first", "last")
 DTYPES = {"auto": None, "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16"}
 MODEL_ARGS = {
     "revision": "hub revision (branch, tag or commit)",
     "dtype": "auto|fp32|bf16|fp16",
-    "layer": "hidden layer index (0 = embeddings, -1 = last)",
-    "pooling": "|".join(POOLINGS),
+    "layer": "hidden layer index (0 = embeddings, -1 = last, negative counts from the end) or all",
+    "pooling": "|".join(POOLINGS) + " (label = the concept's own tokens)",
     "max_length": "token limit per prompt",
-    "batch_size": "prompts per forward pass",
+    "batch_size": "prompts per forward pass, or auto (largest that fits the GPU)",
     "device": "cpu|cuda|cuda:N|auto",
     "device_map": "accelerate device map, e.g. auto to shard over GPUs",
     "trust_remote_code": "true to run the model repo's own code (off by default)",
+    "padding_side": "left|right for decoder models (default: the tokenizer's)",
 }
+AUTO_BATCH_START = {"cuda": 512, "cpu": 32}  # auto on CPU: no OOM signal to search with, a fixed size
+SHARD_MIN = 256  # prompts per embed call (one cache shard); forward batches are cut from it
 
 
 def parse_model_args(text: str | None) -> dict[str, str]:
@@ -42,10 +52,23 @@ def parse_model_args(text: str | None) -> dict[str, str]:
         if not item.strip():
             continue
         if "=" not in item:
-            raise GroundingEvalError(f"--model-args: {item!r} is not key=value; valid keys: {', '.join(MODEL_ARGS)}")
+            raise GroundingEvalError(f"--model-args: {item!r} is not key=value (e.g. layer=-1,pooling=mean)")
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out
+
+
+def check_options(args: dict[str, Any], valid: dict[str, str], kind: str) -> None:
+    """An unknown `--model-args` key is a one-line error with the nearest valid key."""
+    unknown = sorted(set(args) - set(valid))
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], valid, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise GroundingEvalError(
+            f"--model-args: unknown option {unknown[0]!r} for {kind} models; {hint}valid: {', '.join(valid)}"
+        )
 
 
 def pick_device(device: str | None) -> str:
@@ -58,37 +81,80 @@ def pick_device(device: str | None) -> str:
     return device
 
 
+def parse_layer(value: Any) -> int | str:
+    if str(value).strip().lower() == "all":
+        return "all"
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise GroundingEvalError(f"--model-args layer={value}: give an integer (0 = embeddings, -1 = last) or all") from None
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _is_oom(exc: BaseException) -> bool:
+    try:
+        from accelerate.utils.memory import should_reduce_batch_size
+
+        return bool(should_reduce_batch_size(exc))
+    except ImportError:  # pragma: no cover - accelerate is a dependency
+        return "out of memory" in str(exc).lower()
+
+
+def is_decoder_only(config: Any) -> bool:
+    """A causal LM family that is not also a masked LM (BERT and RoBERTa are both; GPT-2, LLaMA are not)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    mt = getattr(config, "model_type", "")
+    return mt in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and mt not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
 class HFTextEncoder(TextEncoder):
-    """Hidden states of a transformers model, pooled over the prompt's tokens."""
+    """Hidden states of a transformers model, pooled over the prompt's (or the concept's) tokens."""
 
     name = "hf"
 
     def __init__(self, model: str, **args: Any):
-        unknown = sorted(set(args) - set(MODEL_ARGS))
-        if unknown:
-            import difflib
-
-            near = difflib.get_close_matches(unknown[0], MODEL_ARGS, n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
-            raise GroundingEvalError(
-                f"--model-args: unknown option {unknown[0]!r}; {hint}valid: {', '.join(MODEL_ARGS)}"
-            )
+        check_options(args, MODEL_ARGS, "Hugging Face")
         self.requested = model
-        self.layer = int(args.get("layer", -1))
-        self.pooling = str(args.get("pooling", "mean"))
-        if self.pooling not in POOLINGS:
-            raise GroundingEvalError(f"--model-args pooling={self.pooling}: valid poolings are {', '.join(POOLINGS)}")
+        self.layer = parse_layer(args.get("layer", -1))
+        self.pooling = normalise_pooling(str(args.get("pooling", "mean")))
         dtype = str(args.get("dtype", "auto"))
         if dtype not in DTYPES:
             raise GroundingEvalError(f"--model-args dtype={dtype}: valid dtypes are {', '.join(DTYPES)}")
-        self.max_length = int(args.get("max_length", 64))
-        self._batch_size = int(args.get("batch_size", 32))
-        self.device = pick_device(args.get("device"))
+        try:
+            self.max_length = int(args.get("max_length", 64))
+        except ValueError:
+            raise GroundingEvalError(f"--model-args max_length={args['max_length']}: give a whole number") from None
+        self.world = parallel.current_world()
         self.device_map = args.get("device_map")
-        self.trust_remote_code = str(args.get("trust_remote_code", "false")).lower() in ("1", "true", "yes")
+        if self.world.size > 1 and not self.device_map and args.get("device") in (None, "", "auto"):
+            self.device = self.world.device or pick_device(None)  # data parallel: each process its own GPU
+        else:
+            self.device = pick_device(args.get("device"))
+        bs = str(args.get("batch_size", 32)).strip().lower()
+        self.auto_batch = bs == "auto"
+        if self.auto_batch:
+            self._forward_batch = AUTO_BATCH_START["cuda" if self.device.startswith("cuda") or self.device_map else "cpu"]
+        else:
+            try:
+                self._forward_batch = int(bs)
+            except ValueError:
+                raise GroundingEvalError(f"--model-args batch_size={bs}: give a whole number or auto") from None
+            if self._forward_batch < 1:
+                raise GroundingEvalError(f"--model-args batch_size={bs}: must be at least 1")
+        self.padding_side = args.get("padding_side")
+        if self.padding_side not in (None, "left", "right"):
+            raise GroundingEvalError(f"--model-args padding_side={self.padding_side}: valid: left, right")
+        self.trust_remote_code = _truthy(args.get("trust_remote_code", "false"))
         self.resolved: ResolvedModel = resolve_model(model, args.get("revision"))
         self._load(dtype)
 
+    # ---- loading -------------------------------------------------------------------------------------
     def _load(self, dtype: str) -> None:
         import torch
         from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -101,32 +167,60 @@ class HFTextEncoder(TextEncoder):
             self.config = AutoConfig.from_pretrained(path, trust_remote_code=self.trust_remote_code)
             self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=self.trust_remote_code)
         except ValueError as exc:
-            raise GroundingEvalError(f"--model {self.requested}: {str(exc).splitlines()[0]} (set trust_remote_code=true only if you trust it)") from None
-        # Decoder models often ship without a pad token; any token works because the mask hides it.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            hint = " (set trust_remote_code=true only if you trust its code)" if "trust_remote_code" in str(exc) else ""
+            raise GroundingEvalError(f"--model {self.requested}: {first}{hint}") from None
+        except OSError as exc:
+            raise GroundingEvalError(f"--model {self.requested}: cannot load its config or tokenizer ({str(exc).splitlines()[0][:160]})") from None
+        if not self.tokenizer.is_fast and self.pooling == "label":
+            raise GroundingEvalError(
+                f"--model-args pooling=label: {self.requested} has no fast tokenizer (character offsets are needed); use pooling=mean"
+            )
+        # Decoder models often ship without a pad token; any token works because the weights hide it.
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        self.decoder_only = is_decoder_only(self.config)
+        if self.decoder_only:
+            self.pad_side = self.padding_side or self.tokenizer.padding_side
+        else:
+            self.pad_side = "right"  # absolute position embeddings of encoders assume right padding
+
         torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else None
-        if torch_dtype is None and self.device == "cpu":
+        if torch_dtype is None and self.device == "cpu" and not self.device_map:
             torch_dtype = torch.float32  # half precision on CPU is slow and changes numbers
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
         if torch_dtype is not None:
             kwargs["dtype"] = torch_dtype
         if self.device_map:
             kwargs["device_map"] = self.device_map  # accelerate places (and shards) the weights
-        self.dtype = str(torch_dtype).replace("torch.", "") if torch_dtype is not None else "auto"
-        self.model = self._build(AutoModel, path, kwargs)
+        try:
+            self.model = self._build(AutoModel, path, kwargs)
+        except ValueError as exc:
+            raise GroundingEvalError(f"--model {self.requested}: {str(exc).strip().splitlines()[0][:200]}") from None
         if not self.device_map:
             self.model.to(self.device)
         self.model.eval()
+        self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
+        import inspect
+
+        self._takes_position_ids = "position_ids" in inspect.signature(self.model.forward).parameters
 
     def _build(self, auto_cls, path: str, kwargs: dict[str, Any]):
-        # Encoder-decoder models (T5): the encoder alone embeds the prompt.
-        if getattr(self.config, "is_encoder_decoder", False):
-            from transformers import AutoModelForSeq2SeqLM  # noqa: F401  (the config says which class)
+        with contextlib.redirect_stdout(io.StringIO()):
+            model = auto_cls.from_pretrained(path, **kwargs)
+        # Encoder-decoder models (T5, BART): the encoder alone reads the prompt.
+        if getattr(self.config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
+            return model.get_encoder()
+        return model
 
-            full = auto_cls.from_pretrained(path, **kwargs)
-            return full.get_encoder()
-        return auto_cls.from_pretrained(path, **kwargs)
+    # ---- protocol ------------------------------------------------------------------------------------
+    @property
+    def uses_spans(self) -> bool:
+        return self.pooling == "label"
+
+    @property
+    def batch_size(self) -> int:
+        return max(SHARD_MIN, self._forward_batch)
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -135,47 +229,117 @@ class HFTextEncoder(TextEncoder):
             "revision": self.resolved.revision,
             "weights_sha256": self.resolved.weights_sha256,
             "architecture": (self.config.architectures or [type(self.model).__name__])[0],
+            "model_type": getattr(self.config, "model_type", None),
+            "part": "encoder" if getattr(self.config, "is_encoder_decoder", False) else "whole",
             "dtype": self.dtype,
             "layer": self.layer,
             "pooling": self.pooling,
             "max_length": self.max_length,
             "tokenizer": type(self.tokenizer).__name__,
+            "tokenizer_sha256": tokenizer_sha256(self.resolved.path),
             "padding_side": "mask-aware",
         }
 
-    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
+    def n_hidden_states(self) -> int:
+        """Layers a `layer=all` sweep reports: the embeddings (0) and every block."""
+        cfg = self.config.get_text_config() if hasattr(self.config, "get_text_config") else self.config
+        n = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "num_layers", None) or getattr(cfg, "n_layer")
+        return int(n) + 1
+
+    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None,
+              spans: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
+        """(n, d) vectors, or (n, n_layers, d) for layer=all. Data parallel when launched so."""
+        texts = list(texts)
+        if self.pooling == "label" and spans is None:
+            raise GroundingEvalError("pooling=label needs each concept's character span in its prompt; the caller gave none")
+        mine = parallel.share(len(texts), self.world)
+        local = self._embed_local([texts[i] for i in mine], [spans[i] for i in mine] if spans is not None else None, progress)
+        out = parallel.gather(local, len(texts), self.world)
+        if progress and self.world.size > 1:
+            progress(len(texts) - len(mine))
+        return out
+
+    # ---- the forward passes --------------------------------------------------------------------------
+    def _embed_local(self, texts: list[str], spans, progress) -> np.ndarray:
         import torch
 
-        out = []
-        for start in range(0, len(texts), self._batch_size):
-            batch = list(texts[start : start + self._batch_size])
-            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-            enc = {k: v.to(self.model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-            with torch.inference_mode():
-                hidden = self.model(**enc, output_hidden_states=True).hidden_states
-            n_layers = len(hidden)
-            if not -n_layers <= self.layer < n_layers:
+        if not texts:
+            return np.zeros((0,), np.float32)
+        need_offsets = self.pooling == "label"
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False,
+                             return_offsets_mapping=need_offsets, return_attention_mask=False)
+        ids: list[list[int]] = enc["input_ids"]
+        types = enc.get("token_type_ids")
+        label_masks = [label_token_mask(o, s) for o, s in zip(enc["offset_mapping"], spans)] if need_offsets else None
+        # Longest first: batches of similar length waste less on padding, and the first batch is the
+        # largest one, so an automatic batch size that fits it fits every later one.
+        order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
+        out: np.ndarray | None = None
+        i = 0
+        while i < len(order):
+            chunk = order[i : i + self._forward_batch]
+            try:
+                vecs = self._forward([ids[j] for j in chunk], [types[j] for j in chunk] if types else None,
+                                     [label_masks[j] for j in chunk] if label_masks else None)
+            except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
+                if not (self.auto_batch and _is_oom(exc) and self._forward_batch > 1):
+                    if _is_oom(exc):
+                        raise GroundingEvalError(
+                            f"out of memory at batch_size={self._forward_batch}; use --model-args batch_size=auto or a smaller one"
+                        ) from None
+                    raise
+                self._forward_batch = max(1, self._forward_batch // 2)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            if out is None:
+                out = np.empty((len(texts), *vecs.shape[1:]), np.float32)
+            out[chunk] = vecs
+            i += len(chunk)
+            if progress:
+                progress(len(chunk))
+        assert out is not None
+        return out
+
+    def _forward(self, ids: list[list[int]], types: list[list[int]] | None, label_masks) -> np.ndarray:
+        import torch
+
+        width = max(len(x) for x in ids)
+        pad_id = self.tokenizer.pad_token_id
+        input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+        attention = np.zeros((len(ids), width), dtype=np.int64)
+        token_types = np.zeros((len(ids), width), dtype=np.int64) if types else None
+        for r, row in enumerate(ids):
+            sl = slice(width - len(row), width) if self.pad_side == "left" else slice(0, len(row))
+            input_ids[r, sl] = row
+            attention[r, sl] = 1
+            if token_types is not None:
+                token_types[r, sl] = types[r]
+        device = self.model.device
+        feed: dict[str, Any] = {"input_ids": torch.from_numpy(input_ids).to(device),
+                                "attention_mask": torch.from_numpy(attention).to(device)}
+        if token_types is not None:
+            feed["token_type_ids"] = torch.from_numpy(token_types).to(device)
+        if self.decoder_only and self._takes_position_ids:
+            # Positions count real tokens only, so left padding does not shift them.
+            feed["position_ids"] = torch.from_numpy(np.clip(attention.cumsum(1) - 1, 0, None)).to(device)
+        with torch.inference_mode():
+            hidden = self.model(**feed, output_hidden_states=True).hidden_states
+        n = len(hidden)
+        weights = torch.from_numpy(token_weights(self.pooling, attention, label_masks))
+        if self.layer == "all":
+            stack = torch.stack([h.float() for h in hidden], 1)  # (b, L, s, d)
+            w = weights.to(stack.device)[:, None, :, None]
+            pooled = torch.where(w > 0, stack, 0).mul(w).sum(2)  # where: a NaN on padding must not leak
+        else:
+            if not -n <= self.layer < n:
                 raise GroundingEvalError(
-                    f"--model-args layer={self.layer}: {self.requested} has layers 0..{n_layers - 1} (or -1..-{n_layers})"
+                    f"--model-args layer={self.layer}: {self.requested} has layers 0..{n - 1} (or -1..-{n}), or all"
                 )
             h = hidden[self.layer].float()
-            mask = enc["attention_mask"].to(h.device).float()
-            out.append(self._pool(h, mask).cpu().numpy())
-            if progress:
-                progress(len(batch))
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
-
-    def _pool(self, h, mask):
-        import torch
-
-        if self.pooling == "mean":
-            return (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-        idx = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
-        if self.pooling == "first":
-            pos = torch.where(mask > 0, idx, mask.shape[1]).min(1).values
-        else:
-            pos = torch.where(mask > 0, idx, -1).max(1).values
-        return h[torch.arange(h.shape[0], device=h.device), pos]
+            w = weights.to(h.device)[:, :, None]
+            pooled = torch.where(w > 0, h, 0).mul(w).sum(1)
+        return pooled.cpu().numpy()
 
     def untrained_copy(self) -> "TextEncoder | None":
         """The same architecture and tokenizer with freshly initialised weights (seed 0)."""
@@ -198,4 +362,5 @@ class HFTextEncoder(TextEncoder):
 
 
 def make_hf_encoder(model: str, **args: Any) -> HFTextEncoder:
+    logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
     return HFTextEncoder(model, **args)

