@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 from typing import Any, Sequence
 
 import numpy as np
@@ -206,8 +205,15 @@ class HFTextEncoder(TextEncoder):
         self._takes_position_ids = "position_ids" in inspect.signature(self.model.forward).parameters
 
     def _build(self, auto_cls, path: str, kwargs: dict[str, Any]):
-        with contextlib.redirect_stdout(io.StringIO()):
-            model = auto_cls.from_pretrained(path, **kwargs)
+        from transformers.utils import logging as hf_logging
+
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # load-time notes (unused pooler weights, ...) are not the user's problem
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                model = auto_cls.from_pretrained(path, **kwargs)
+        finally:
+            hf_logging.set_verbosity(level)
         # Encoder-decoder models (T5, BART): the encoder alone reads the prompt.
         if getattr(self.config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
             return model.get_encoder()
@@ -362,5 +368,4 @@ class HFTextEncoder(TextEncoder):
 
 
 def make_hf_encoder(model: str, **args: Any) -> HFTextEncoder:
-    logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
     return HFTextEncoder(model, **args)
