@@ -236,3 +236,44 @@ def test_bad_options_are_one_line_errors(tiny_models, args, match):
     with pytest.raises(GroundingEvalError, match=match) as exc:
         make_hf_encoder(tiny_models["bert"], **args)
     assert "\n" not in str(exc.value)
+
+
+DP_SCRIPT = """
+import json, sys
+import numpy as np
+from grounding_eval.text.hf import make_hf_encoder
+enc = make_hf_encoder(sys.argv[1], batch_size=2)
+seen = []
+forward = enc.model.forward
+def counting(*a, **k):
+    seen.append(int(k["input_ids"].shape[0]))
+    return forward(*a, **k)
+enc.model.forward = counting
+texts = [f"the sound of thing number {i}" for i in range(7)]
+v = enc.embed(texts)
+np.save(sys.argv[2] + f"-{enc.world.index}.npy", v)
+print(json.dumps({"rank": enc.world.index, "size": enc.world.size, "forwarded": sum(seen)}))
+"""
+
+
+def test_two_real_processes_under_torchrun_split_and_gather(tiny_models, tmp_path):
+    """A real 2-process data-parallel run on CPU (gloo): each rank forwards its share; all get every vector."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("torchrun is not next to this Python")
+    (tmp_path / "dp.py").write_text(DP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29517", str(tmp_path / "dp.py"),
+                           tiny_models["bert"], str(tmp_path / "v")], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ranks = sorted((json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")), key=lambda r: r["rank"])
+    assert [(r["rank"], r["size"], r["forwarded"]) for r in ranks] == [(0, 2, 4), (1, 2, 3)]
+    single = make_hf_encoder(tiny_models["bert"]).embed([f"the sound of thing number {i}" for i in range(7)])
+    for k in range(2):
+        np.testing.assert_allclose(np.load(tmp_path / f"v-{k}.npy"), single, atol=1e-5)

@@ -39,9 +39,11 @@ def current_world() -> World:
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return World()
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    # Without a GPU, accelerate only forms a (gloo) process group when told it is a CPU run.
+    state = PartialState(cpu=not torch.cuda.is_available())
     return World(state.process_index, state.num_processes, str(state.device))
 
 
