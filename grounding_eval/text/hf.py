@@ -246,12 +246,6 @@ class HFTextEncoder(TextEncoder):
             "padding_side": "mask-aware",
         }
 
-    def n_hidden_states(self) -> int:
-        """Layers a `layer=all` sweep reports: the embeddings (0) and every block."""
-        cfg = self.config.get_text_config() if hasattr(self.config, "get_text_config") else self.config
-        n = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "num_layers", None) or getattr(cfg, "n_layer")
-        return int(n) + 1
-
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None,
               spans: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
         """(n, d) vectors, or (n, n_layers, d) for layer=all. Data parallel when launched so."""
