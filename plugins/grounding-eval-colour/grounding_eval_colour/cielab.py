@@ -32,8 +32,9 @@ WHITEPOINTS_XY: dict[str, tuple[float, float]] = {
     "D50": (0.3457, 0.3585),
     "C": (0.31006, 0.31616),
 }
-# sRGB primaries (IEC 61966-2-1); the RGB -> XYZ matrix is derived from them and the D65 white, not rounded.
-SRGB_PRIMARIES_XY = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
+# Linear sRGB -> XYZ (Y = 1 for white) as IEC 61966-2-1 publishes it, to four decimals: the standard's
+# own numbers (and colour-science's), rather than a re-derivation from the primaries that differs by 1e-4.
+SRGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
 # The (linearised) Bradford cone response matrix, the usual choice for adapting surface colours.
 BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
 
@@ -58,16 +59,6 @@ def white_XYZ(name: str) -> np.ndarray:
     """XYZ of a reference white with Y = 1."""
     x, y = WHITEPOINTS_XY[name]
     return np.array([x / y, 1.0, (1.0 - x - y) / y])
-
-
-def rgb_to_xyz_matrix(primaries_xy: Sequence[tuple[float, float]], white: str) -> np.ndarray:
-    """The normalised primary matrix: linear RGB -> XYZ, scaled so RGB (1, 1, 1) is the white with Y = 1."""
-    p = np.array([[x / y, 1.0, (1.0 - x - y) / y] for x, y in primaries_xy]).T  # columns: XYZ of each primary
-    scale = np.linalg.solve(p, white_XYZ(white))
-    return p * scale
-
-
-SRGB_TO_XYZ = rgb_to_xyz_matrix(SRGB_PRIMARIES_XY, "D65")
 
 
 def srgb_decode(v: np.ndarray) -> np.ndarray:
