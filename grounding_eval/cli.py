@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="Hugging Face id or local folder (KIND:NAME for other encoder kinds)")
     p.add_argument("--task", required=True, help="task name(s), comma-separated; see `grounding-eval tasks`")
     p.add_argument("--model-args", default=None, help="text model options k=v,... (layer, pooling, dtype, revision, ...)")
-    p.add_argument("--audio-backbone", default=None, help="perception encoder to use instead of the task's")
+    p.add_argument("--audio-backbone", "--perception-encoder", default=None, help="perception encoder to use instead of the task's")
     p.add_argument("--backbone-args", default=None, help="perception encoder options k=v,...")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: GPU when there is one)")
     p.add_argument("--batch-size", type=_positive_int, default=None)

@@ -1,7 +1,8 @@
 """`evaluate()`: task YAML -> dataset -> text and perception embeddings (cached) -> protocol -> results.
 
-The CLI is a thin layer over this function; notebooks and other tools call it directly and get the
-results as a dict that follows `grounding_eval.results.RESULTS_SCHEMA`.
+Every task goes through the same path, whatever its modality: what a task supplies and what is done with
+it is written down in `grounding_eval.tasks`. The CLI is a thin layer over this function; notebooks and
+other tools call it directly and get the results as a dict that follows `grounding_eval.results.RESULTS_SCHEMA`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import os
 import pytest
 
 # Only first-party plugins take part in tests, so a user's installed plugins cannot change the outcome.
-os.environ.setdefault("GROUNDING_EVAL_PLUGINS", "aisfx")
+os.environ.setdefault("GROUNDING_EVAL_PLUGINS", "aisfx,colour")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
