@@ -49,6 +49,13 @@ class _Reporter:
             self.console.print(text)
 
 
+def _is_main_process() -> bool:
+    """Under data parallelism every process computes the same results; only rank 0 writes them."""
+    from grounding_eval.audio.pipeline import data_parallel
+
+    return data_parallel()[0] == 0
+
+
 def split_model_kind(model: str, kinds: Sequence[str]) -> tuple[str, str]:
     """`KIND:NAME` picks a registered text encoder kind; anything else is a Hugging Face model."""
     if ":" in model:
@@ -85,8 +92,14 @@ def _text_embeddings(encoder: TextEncoder, texts: list[str], cache: EmbeddingCac
 def _perception_embeddings(encoder: PerceptionEncoder, instances: list[Instance], cache: EmbeddingCache, rep: _Reporter):
     keys = [inst.content_hash for inst in instances]
     with rep.bar(f"{encoder.modality}: {encoder.name}", len(instances)) as advance:
+        # Audio backbones stream batches (decoding runs ahead in workers) and split them across
+        # data-parallel processes under `accelerate launch`.
+        from grounding_eval.audio.pipeline import data_parallel
+
+        rank, world, _ = data_parallel()
         vecs, stats = cache.embed(encoder.cache_key(), {"kind": "perception", "name": encoder.name, **encoder.identity()},
-                                  keys, instances, encoder.embed, encoder.batch_size, advance)
+                                  keys, instances, encoder.embed, encoder.batch_size, advance,
+                                  stream=getattr(encoder, "embed_batches", None), world=(rank, world))
     return vecs, stats
 
 
@@ -263,6 +276,6 @@ def evaluate(
     out["environment"] = environment(resolved_device)
     out["date"] = now_iso()
     out["wall_time_seconds"] = time.perf_counter() - t0
-    if output_path:
+    if output_path and _is_main_process():
         out["output_file"] = str(write_results(out, output_path))
     return out
