@@ -244,6 +244,13 @@ def evaluate(
                                  permuted_control="permuted_text" in cfg.controls, on_step=advance)
         timing["protocol"] = time.perf_counter() - t
 
+        from grounding_eval.reference import clap_pair, zero_shot
+
+        if clap_pair(text_encoder.identity(), encoder.identity()):  # see grounding_eval/reference.py
+            proto["summary"]["clap_zero_shot"] = zero_shot(
+                text_mat, inst_mat, y, num_runs=cfg.num_runs, seed=cfg.seed,
+                train_fraction=cfg.split.train_fraction, metric_fns=metric_fns)
+
         names = [c.name for c in ds.concepts]
         runs = []
         for run in proto["runs"]:

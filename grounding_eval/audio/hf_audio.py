@@ -8,7 +8,8 @@ Embeddings:
 - ast: `pooled` (the mean of the [CLS] and distillation tokens after the last layer, what the AudioSet
   classifier reads; 768-d for the published model) or `logits` (527 AudioSet classes);
 - clap: `projected` (the joint audio-text space, 512-d, what zero-shot retrieval compares) or `pooled`
-  (the audio tower's pooled output before the projection);
+  (the audio tower's pooled output before the projection); clips are cropped to CLAP's 10 s window by
+  default (max_seconds), because its feature extractor would otherwise take a random chunk;
 - wav2vec2, hubert, whisper: hidden states of `layer` (default -1, the last), pooled over the frames
   that hold audio (`pooling` mean, max or mean+max). Whisper pads every clip to 30 s; the padding
   frames are left out of the pool.
@@ -92,6 +93,10 @@ class HFAudioBackbone(TorchAudioBackbone):
         self.config = AutoConfig.from_pretrained(self.resolved.path)
         self.extractor = AutoFeatureExtractor.from_pretrained(self.resolved.path)
         self.sample_rate = int(self.extractor.sampling_rate)
+        if family == "clap":
+            # CLAP's extractor picks a RANDOM 10 s chunk (or random fusion chunks) of a longer clip; a
+            # deterministic crop to its window first means it never has to.
+            options.setdefault("max_seconds", float(self.extractor.nb_max_samples) / self.sample_rate)
         super().__init__(**options)
         self.embedding_dim = self._dim()
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 from grounding_eval.hookspecs import hookimpl
 
 
+def _clap(model, **args):
+    from grounding_eval.text.clap import make_clap_text_encoder
+
+    return make_clap_text_encoder(model, **args)
+
+
 @hookimpl
 def register_text_encoders(register):
     from grounding_eval.text.hf import make_hf_encoder
 
     register("hf", make_hf_encoder, description="any Hugging Face transformers model (hub id or local folder)")
+    register("clap", _clap, description="CLAP's text tower (ClapModel.get_text_features): clap:MODEL, a jointly trained audio-text reference")
