@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import importlib
 import io
+import warnings
 from importlib import metadata
 from typing import Any
 
@@ -22,6 +23,15 @@ from grounding_eval.audio.torch_backbone import TorchAudioBackbone
 from grounding_eval.errors import GroundingEvalError
 
 PREFIX = "hear:"
+
+
+@contextlib.contextmanager
+def _quiet():
+    """HEAR modules print (models, shapes) and warn per clip; none of it is for the user."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 def _dist_version(module_name: str) -> str:
@@ -67,7 +77,7 @@ class HearBackbone(TorchAudioBackbone):
         checkpoint = options.pop("checkpoint", None)
         self.checkpoint = local_checkpoint(checkpoint, self.name) if checkpoint else None
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _quiet():
                 self.hear = importlib.import_module(self.module_name)
         except ImportError as exc:
             raise GroundingEvalError(
@@ -77,7 +87,7 @@ class HearBackbone(TorchAudioBackbone):
             if not callable(getattr(self.hear, fn, None)):
                 raise GroundingEvalError(f"audio backbone {self.name!r}: {self.module_name} has no {fn}(); it does not follow the HEAR API")
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _quiet():
                 model = self.hear.load_model(str(self.checkpoint)) if self.checkpoint else self.hear.load_model()
         except GroundingEvalError:
             raise
@@ -107,5 +117,5 @@ class HearBackbone(TorchAudioBackbone):
         return self._model
 
     def forward(self, module: Any, batch: Any) -> Any:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with _quiet():
             return self.hear.get_scene_embeddings(batch, module)

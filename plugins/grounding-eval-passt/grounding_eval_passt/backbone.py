@@ -96,6 +96,8 @@ class PasstBackbone(TorchAudioBackbone):
         if embedding not in EMBEDDINGS:
             raise GroundingEvalError(f"audio backbone 'passt': unknown embedding {embedding!r}; valid: {', '.join(EMBEDDINGS)}")
         checkpoint = options.pop("checkpoint", None)
+        # PaSST's 16x16 patches need 16+ frames (0.16 s); very short clips are zero-padded to 1 s.
+        options.setdefault("min_seconds", 1.0)
         super().__init__(**options)
         self.arch, self.embedding = arch, embedding
         self.embedding_dim = EMBEDDINGS[embedding][1]
