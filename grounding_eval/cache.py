@@ -122,10 +122,13 @@ class EmbeddingCache:
         if progress and found:
             progress(sum(1 for k in item_keys if k in found))
         bs = max(1, batch_size)
-        todo = list(missing.items())
-        chunks = [todo[s : s + bs] for s in range(0, len(todo), bs)]
         rank, size = world if self.enabled else (0, 1)  # without a shared cache, every process computes all
-        mine = [c for i, c in enumerate(chunks) if i % size == rank]
+        # Data parallel: an item's owner follows from its position among ALL keys, never from what this
+        # process happened to find cached, so processes that start at different times still agree.
+        position = {k: i for i, k in enumerate(dict.fromkeys(item_keys))}
+        todo = [(k, p) for k, p in missing.items() if (position[k] // bs) % size == rank]
+        others = [k for k in missing if (position[k] // bs) % size != rank]
+        mine = [todo[s : s + bs] for s in range(0, len(todo), bs)]
         batches: Iterator[np.ndarray]
         if stream is not None:
             batches = stream([p for c in mine for _, p in c], progress)
@@ -142,8 +145,8 @@ class EmbeddingCache:
             if self.enabled:
                 ns.write([k for k, _ in chunk], vecs)
             computed.update({k: v for (k, _), v in zip(chunk, vecs)})
-        if size > 1:
-            computed.update(self._wait_for_others(ns, [k for c in chunks for k, _ in c if k not in computed], progress))
+        if others:
+            computed.update(self._wait_for_others(ns, others, progress))
         table = {**found, **computed}
         out = np.stack([table[k] for k in item_keys]) if item_keys else np.zeros((0, 0), np.float32)
         n_cached = sum(1 for k in item_keys if k in found)

@@ -67,3 +67,30 @@ def test_sigkill_during_audio_embedding_then_resume(tmp_path, quick_tasks):
     assert ref["tasks"]["quick_distro"]["cache"]["perception"] == {"cached": 0, "computed": N_CLIPS}
     assert res["results"] == ref["results"]
     assert [r["probe"] for r in res["tasks"]["quick_distro"]["runs"]] == [r["probe"] for r in ref["tasks"]["quick_distro"]["runs"]]
+
+
+def test_data_parallel_processes_split_the_clips_and_agree(tmp_path, quick_tasks):
+    """What `accelerate launch --num_processes 2` sets up (RANK, WORLD_SIZE, LOCAL_RANK): each process
+    embeds its share of the batches into the shared cache, reads the others' shards, and only rank 0
+    writes results, which equal a single-process run."""
+    cache = tmp_path / "cache"
+
+    def cmd(task_out: Path) -> list[str]:
+        return [sys.executable, "-m", "grounding_eval", "--model", "sentence-transformers/all-MiniLM-L6-v2",
+                "--task", "quick_freedesktop", "--include-path", quick_tasks, "--audio-backbone", "logmel",
+                "--batch-size", "1", "--quiet", "--output-path", str(task_out)]
+
+    procs = [subprocess.Popen(cmd(tmp_path / f"rank{r}.json"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**_env(cache), "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
+                                   "GROUNDING_EVAL_DP_TIMEOUT": "600"})
+             for r in (0, 1)]
+    for p in procs:
+        _, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err[-2000:]
+    assert (tmp_path / "rank0.json").exists() and not (tmp_path / "rank1.json").exists()
+    assert len(_audio_shards(cache)) == 12
+    single = subprocess.run(cmd(tmp_path / "single.json"), env=_env(tmp_path / "c1"), capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-2000:]
+    a = json.loads((tmp_path / "rank0.json").read_text())
+    b = json.loads((tmp_path / "single.json").read_text())
+    assert a["results"] == b["results"]
