@@ -178,3 +178,23 @@ def test_cache_ls_and_rm(tmp_path, capsys, quick_tasks):
         assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "valid: ls, rm, export, import" in err
+
+
+def test_wav_flac_ogg_mp3_all_decode_through_a_backbone(tmp_path):
+    """One real recording in the four formats: lossless copies give the ogg's vector, mp3 a close one."""
+    import soundfile as sf
+
+    from grounding_eval.audio.io import load_audio
+    from grounding_eval.audio.logmel import LogMelBackbone
+
+    rate = sf.info(CLIPS[0]).samplerate
+    wave = load_audio(CLIPS[0], rate)  # mono at the file's own rate: no resampling yet
+    paths = {"ogg": CLIPS[0]}
+    for fmt, kw in (("wav", {"subtype": "FLOAT"}), ("flac", {}), ("mp3", {"format": "MP3"})):
+        paths[fmt] = str(tmp_path / f"clip.{fmt}")
+        sf.write(paths[fmt], wave, rate, **kw)
+    bb = LogMelBackbone(num_workers=0)
+    vecs = dict(zip(paths, bb.embed(list(paths.values()))))
+    np.testing.assert_allclose(vecs["wav"], vecs["ogg"], rtol=1e-4, atol=1e-4)
+    assert np.corrcoef(vecs["flac"], vecs["ogg"])[0, 1] > 0.999
+    assert np.corrcoef(vecs["mp3"], vecs["ogg"])[0, 1] > 0.99
