@@ -12,8 +12,9 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -58,6 +59,10 @@ class EmbeddingNamespace:
             self._index = index
         return self._index
 
+    def refresh(self) -> None:
+        """Forget the in-memory index so the next lookup sees shards written by other processes."""
+        self._index = None
+
     def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         index = self._load_index()
         return {k: index[k] for k in keys if k in index}
@@ -96,10 +101,16 @@ class EmbeddingCache:
         compute: Callable[[Sequence[Any], ProgressCallback | None], np.ndarray],
         batch_size: int,
         progress: ProgressCallback | None = None,
+        stream: Callable[[Sequence[Any], ProgressCallback | None], Iterator[np.ndarray]] | None = None,
+        world: tuple[int, int] = (0, 1),
     ) -> tuple[np.ndarray, dict[str, int]]:
         """Vectors for `item_keys` in order, computing only the missing ones, one shard per batch.
 
-        Returns the (n, dim) array and counts {"cached": ..., "computed": ...}.
+        `stream`, when given, is called once with all missing payloads and yields one array per
+        `batch_size` of them (so an encoder can keep worker processes busy across batches); otherwise
+        `compute` is called per batch. `world` = (rank, size) splits the missing batches across
+        data-parallel processes, which then wait for each other's shards. Returns the (n, dim) array and
+        counts {"cached": ..., "computed": ...}.
         """
         ns = self.namespace(key, meta)
         found = ns.lookup(item_keys) if self.enabled else {}
@@ -110,11 +121,22 @@ class EmbeddingCache:
                 missing[k] = p
         if progress and found:
             progress(sum(1 for k in item_keys if k in found))
+        bs = max(1, batch_size)
+        rank, size = world if self.enabled else (0, 1)  # without a shared cache, every process computes all
+        # Data parallel: an item's owner follows from its position among ALL keys, never from what this
+        # process happened to find cached, so processes that start at different times still agree.
+        position = {k: i for i, k in enumerate(dict.fromkeys(item_keys))}
+        todo = [(k, p) for k, p in missing.items() if (position[k] // bs) % size == rank]
+        others = [k for k in missing if (position[k] // bs) % size != rank]
+        mine = [todo[s : s + bs] for s in range(0, len(todo), bs)]
+        batches: Iterator[np.ndarray]
+        if stream is not None:
+            batches = stream([p for c in mine for _, p in c], progress)
+        else:
+            batches = (compute([p for _, p in c], progress) for c in mine)
         computed: dict[str, np.ndarray] = {}
-        todo = list(missing.items())
-        for start in range(0, len(todo), max(1, batch_size)):
-            chunk = todo[start : start + max(1, batch_size)]
-            vecs = np.asarray(compute([p for _, p in chunk], progress), dtype=np.float32)
+        for chunk in mine:
+            vecs = np.asarray(next(batches), dtype=np.float32)
             if vecs.shape[0] != len(chunk) or not np.all(np.isfinite(vecs)):
                 raise RuntimeError(
                     f"encoder returned {vecs.shape[0]} vectors (finite: {bool(np.all(np.isfinite(vecs)))}) "
@@ -123,17 +145,38 @@ class EmbeddingCache:
             if self.enabled:
                 ns.write([k for k, _ in chunk], vecs)
             computed.update({k: v for (k, _), v in zip(chunk, vecs)})
+        if others:
+            computed.update(self._wait_for_others(ns, others, progress))
         table = {**found, **computed}
         out = np.stack([table[k] for k in item_keys]) if item_keys else np.zeros((0, 0), np.float32)
         n_cached = sum(1 for k in item_keys if k in found)
         return out, {"cached": n_cached, "computed": len(item_keys) - n_cached}
+
+    @staticmethod
+    def _wait_for_others(ns: EmbeddingNamespace, keys: list[str], progress: ProgressCallback | None,
+                         poll_seconds: float = 1.0) -> dict[str, np.ndarray]:
+        """Data parallel: read the shards the other processes write (the shared cache is the channel)."""
+        got: dict[str, np.ndarray] = {}
+        timeout = float(os.environ.get("GROUNDING_EVAL_DP_TIMEOUT", 24 * 3600))
+        deadline = time.monotonic() + timeout
+        while True:
+            ns.refresh()
+            new = ns.lookup([k for k in keys if k not in got])
+            if progress and new:
+                progress(len(new))
+            got.update(new)
+            if len(got) == len(keys):
+                return got
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"data parallel: {len(keys) - len(got)} embeddings from other processes never arrived")
+            time.sleep(poll_seconds)
 
     def list_namespaces(self) -> list[dict[str, Any]]:
         """One row per encoder configuration: key, meta, shard count, item count, bytes."""
         rows = []
         if not self.root.is_dir():
             return rows
-        for d in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        for d in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             meta = {}
             if (d / "meta.json").exists():
                 try:

@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     "plugins": "grounding_eval.cli:_cmd_plugins",
     "datasets": "grounding_eval.data.listing:cmd_datasets",
     "validate": "grounding_eval.cli:_cmd_validate",
+    "cache": "grounding_eval.cache_cli:main",
+    "check-backbone": "grounding_eval.check_backbone:cmd",
 }
 
 

@@ -24,6 +24,7 @@ from grounding_eval.encoders import PerceptionEncoder, TextEncoder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.protocol import run_protocol
 from grounding_eval.results import SCHEMA_VERSION, environment, now_iso, write_results
+from grounding_eval.reference import clap_pair, zero_shot
 from grounding_eval.text.parallel import current_world
 
 KNOWN_CONTROLS = ("permuted_text", "random_init")
@@ -109,8 +110,14 @@ def _per_concept(vectors: np.ndarray, n_templates: int, n_concepts: int) -> np.n
 def _perception_embeddings(encoder: PerceptionEncoder, instances: list[Instance], cache: EmbeddingCache, rep: _Reporter):
     keys = [inst.content_hash for inst in instances]
     with rep.bar(f"{encoder.modality}: {encoder.name}", len(instances)) as advance:
+        # Audio backbones stream batches (decoding runs ahead in workers) and split them across
+        # data-parallel processes under `accelerate launch`.
+        from grounding_eval.audio.pipeline import data_parallel
+
+        rank, world, _ = data_parallel()
         vecs, stats = cache.embed(encoder.cache_key(), {"kind": "perception", "name": encoder.name, **encoder.identity()},
-                                  keys, instances, encoder.embed, encoder.batch_size, advance)
+                                  keys, instances, encoder.embed, encoder.batch_size, advance,
+                                  stream=getattr(encoder, "embed_batches", None), world=(rank, world))
     return vecs, stats
 
 
@@ -263,6 +270,10 @@ def evaluate(
                                      num_runs=cfg.num_runs, seed=cfg.seed, probe_cfg=cfg.probe, metric_fns=metric_fns,
                                      permuted_control="permuted_text" in cfg.controls, on_step=advance)
             layer_timing = {**timing, "protocol": time.perf_counter() - t}
+            if clap_pair(text_encoder.identity(), encoder.identity()):  # see grounding_eval/reference.py
+                proto["summary"]["clap_zero_shot"] = zero_shot(
+                    variants["probe"], inst_mat, y, num_runs=cfg.num_runs, seed=cfg.seed,
+                    train_fraction=cfg.split.train_fraction, metric_fns=metric_fns)
 
             runs = []
             for run in proto["runs"]:

@@ -7,7 +7,7 @@ import os
 import pytest
 
 # Only first-party plugins take part in tests, so a user's installed plugins cannot change the outcome.
-os.environ.setdefault("GROUNDING_EVAL_PLUGINS", "aisfx,colour")
+os.environ.setdefault("GROUNDING_EVAL_PLUGINS", "aisfx,colour,passt,panns")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -43,4 +43,31 @@ def tiny_bert(tmp_path_factory):
     torch.manual_seed(0)
     BertModel(cfg).save_pretrained(out)
     tok.save_pretrained(out)
+    return str(out)
+
+
+QUICK_TASKS = {
+    # 5 concepts, 12 clips: enough for a probe, cheap enough for any backbone.
+    "quick_freedesktop": {"packages": ["sound-theme-freedesktop"]},
+    # 12 concepts, 72 clips: many cache shards at batch size 1 (the kill-and-resume test).
+    "quick_distro": {"min_clips_per_concept": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def quick_tasks(tmp_path_factory):
+    """A folder of small real tasks (distro_sounds subsets, short probe training) for --include-path."""
+    import yaml
+
+    import shutil
+    from pathlib import Path
+
+    out = tmp_path_factory.mktemp("quick-tasks")
+    shutil.copy(Path(__file__).parent.parent / "tasks" / "_audio_probe_base.yaml", out)
+    for name, args in QUICK_TASKS.items():
+        (out / f"{name}.yaml").write_text(yaml.safe_dump({
+            "include": "_audio_probe_base.yaml", "task": name, "version": 1,
+            "dataset": {"name": "distro_sounds", "args": args},
+            "perception_encoder": {"name": "logmel"}, "probe": {"epochs": 20}, "num_runs": 2,
+        }))
     return str(out)

@@ -7,11 +7,12 @@ policy, batching, progress reporting and the identity (cache key) are shared her
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from grounding_eval.audio.io import CROP_MODES, load_audio
+from grounding_eval.audio.io import CROP_MODES
+from grounding_eval.audio.pipeline import Decoder, decoded_batches, default_num_workers, rank_device
 from grounding_eval.data.base import Instance
 from grounding_eval.encoders import PerceptionEncoder, ProgressCallback
 from grounding_eval.errors import GroundingEvalError
@@ -19,7 +20,7 @@ from grounding_eval.errors import GroundingEvalError
 # Bump when the shared decode/crop/pad steps change in a way that changes the numbers.
 PIPELINE_VERSION = 1
 
-BASE_OPTIONS: tuple[str, ...] = ("device", "batch_size", "max_seconds", "min_seconds", "crop")
+BASE_OPTIONS: tuple[str, ...] = ("device", "batch_size", "max_seconds", "min_seconds", "crop", "num_workers")
 
 
 def check_options(backbone: str, options: dict[str, Any], valid: Iterable[str]) -> None:
@@ -47,6 +48,7 @@ class AudioBackbone(PerceptionEncoder):
         max_seconds: float | None = None,
         min_seconds: float = 0.0,
         crop: str = "center",
+        num_workers: int | None = None,
     ) -> None:
         if crop not in CROP_MODES:
             raise GroundingEvalError(f"audio backbone {self.name!r}: unknown crop {crop!r}; valid: {', '.join(CROP_MODES)}")
@@ -60,8 +62,12 @@ class AudioBackbone(PerceptionEncoder):
             raise GroundingEvalError(
                 f"audio backbone {self.name!r}: min_seconds ({min_seconds}) exceeds max_seconds ({max_seconds})"
             )
-        self.device = str(device)
+        if num_workers is not None and int(num_workers) < 0:
+            raise GroundingEvalError(f"audio backbone {self.name!r}: num_workers must be >= 0, got {num_workers}")
+        self.device = rank_device(str(device))
         self._batch_size = int(batch_size)
+        # Decoding processes: speed only, never the numbers (each clip is decoded on its own).
+        self.num_workers = default_num_workers() if num_workers is None else int(num_workers)
         self.max_seconds = None if max_seconds is None else float(max_seconds)
         self.min_seconds = float(min_seconds)
         self.crop = crop
@@ -85,31 +91,34 @@ class AudioBackbone(PerceptionEncoder):
             "pipeline_version": PIPELINE_VERSION,
         }
 
+    def decoder(self) -> Decoder:
+        """This backbone's decode step (rate and length policy), picklable for worker processes."""
+        return Decoder(int(self.sample_rate), self.max_seconds, self.min_seconds, self.crop)
+
     def decode(self, sources: Sequence[Any]) -> list[np.ndarray]:
         """Decode paths to waveforms under this backbone's rate and length policy."""
-        return [
-            load_audio(
-                str(src), int(self.sample_rate),
-                max_seconds=self.max_seconds, min_seconds=self.min_seconds, crop=self.crop,  # type: ignore[arg-type]
-            )
-            for src in sources
-        ]
+        dec = self.decoder()
+        return [dec(src) for src in sources]
+
+    def embed_batches(self, instances: Sequence[Any], progress: ProgressCallback | None = None) -> Iterator[np.ndarray]:
+        """One (batch, dim) array per `batch_size` instances, in order; decoding runs ahead in workers.
+
+        The cache writes one shard per yielded batch, so a killed run keeps every finished batch.
+        """
+        sources = [getattr(inst, "source", inst) for inst in instances]
+        for waves in decoded_batches(sources, self.decoder(), self._batch_size, self.num_workers):
+            vecs = np.asarray(self.embed_waveforms(waves), dtype=np.float32)
+            if vecs.ndim != 2 or vecs.shape[0] != len(waves):
+                raise GroundingEvalError(
+                    f"audio backbone {self.name!r} returned shape {vecs.shape} for {len(waves)} clips"
+                )
+            if progress is not None:
+                progress(len(waves))
+            yield vecs
 
     def embed(self, instances: Sequence[Instance], progress: ProgressCallback | None = None) -> np.ndarray:
-        """Decode then embed, one batch at a time, reporting each finished batch to `progress`."""
-        # Decode and forward are separate steps so decoding can later move to worker processes.
-        out: list[np.ndarray] = []
-        for start in range(0, len(instances), self._batch_size):
-            batch = instances[start : start + self._batch_size]
-            waves = self.decode([inst.source for inst in batch])
-            vecs = np.asarray(self.embed_waveforms(waves), dtype=np.float32)
-            if vecs.ndim != 2 or vecs.shape[0] != len(batch):
-                raise GroundingEvalError(
-                    f"audio backbone {self.name!r} returned shape {vecs.shape} for {len(batch)} clips"
-                )
-            out.append(vecs)
-            if progress is not None:
-                progress(len(batch))
+        """Decode then embed every instance: (len(instances), dim) float32."""
+        out = list(self.embed_batches(instances, progress))
         if not out:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
         return np.concatenate(out, axis=0)

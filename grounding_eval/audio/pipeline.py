@@ -1,0 +1,142 @@
+"""The shared audio pipeline around every backbone's forward: decode in worker processes, batch,
+group equal lengths, pool over time, pick the dtype, split the work across data-parallel processes.
+
+Decoding (file -> mono float32 at the backbone's rate, crop/pad policy applied; see `io.load_audio`)
+runs in `num_workers` worker processes of a torch DataLoader, which decode the next batches while the
+model runs on the current one. Worker count, batch size and device never change the vectors: each clip
+is decoded on its own and batches only hold clips of equal length (see `length_groups`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from grounding_eval.audio.io import load_audio
+from grounding_eval.errors import GroundingEvalError
+
+DTYPES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+POOLINGS: tuple[str, ...] = ("mean", "max", "mean+max")
+
+
+def default_num_workers() -> int:
+    """One decoding process per spare core, at most 4 (decoding is cheap next to most forwards)."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """Picklable decode step (runs inside worker processes): path -> waveform under one policy."""
+
+    sample_rate: int
+    max_seconds: float | None
+    min_seconds: float
+    crop: str
+
+    def __call__(self, source: Any) -> np.ndarray:
+        return load_audio(str(source), self.sample_rate, max_seconds=self.max_seconds,
+                          min_seconds=self.min_seconds, crop=self.crop)  # type: ignore[arg-type]
+
+
+class _Sources:
+    """A map-style dataset of paths whose items are decoded waveforms."""
+
+    def __init__(self, sources: Sequence[Any], decoder: Decoder):
+        self.sources = list(sources)
+        self.decoder = decoder
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.decoder(self.sources[i])
+
+
+def _as_list(batch: list[np.ndarray]) -> list[np.ndarray]:
+    return batch
+
+
+def decoded_batches(sources: Sequence[Any], decoder: Decoder, batch_size: int, num_workers: int) -> Iterator[list[np.ndarray]]:
+    """Waveform batches in source order; with num_workers > 0, decoded ahead in worker processes."""
+    if num_workers <= 0 or len(sources) <= batch_size:
+        for s in range(0, len(sources), batch_size):
+            yield [decoder(src) for src in sources[s : s + batch_size]]
+        return
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(_Sources(sources, decoder), batch_size=batch_size, shuffle=False,
+                        num_workers=int(num_workers), collate_fn=_as_list, prefetch_factor=2)
+    yield from loader
+
+
+def length_groups(waves: Sequence[np.ndarray]) -> list[list[int]]:
+    """Indices of equal-length clips, in first-seen order.
+
+    Models without an attention mask see zero padding as signal, so padding a short clip to its batch
+    neighbours would make its vector depend on the batch; grouping equal lengths keeps it exact. Fixed
+    windows (min_seconds = max_seconds) make every clip one length, hence one group per batch.
+    """
+    groups: dict[int, list[int]] = {}
+    for i, w in enumerate(waves):
+        groups.setdefault(int(w.shape[0]), []).append(i)
+    return list(groups.values())
+
+
+def pool_time(hidden: Any, mask: Any | None, pooling: str) -> Any:
+    """(B, T, D) torch tensor -> (B, D): mean, max or concat(mean, max) over the valid frames of `mask` (B, T)."""
+    import torch
+
+    if mask is None:
+        mask = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
+    m = mask.to(hidden.device).bool().unsqueeze(-1)
+    h = hidden.float()
+    mean = (h * m).sum(1) / m.sum(1).clamp(min=1)
+    if pooling == "mean":
+        return mean
+    mx = h.masked_fill(~m, float("-inf")).max(1).values
+    if pooling == "max":
+        return mx
+    if pooling == "mean+max":
+        return torch.cat([mean, mx], dim=-1)
+    raise GroundingEvalError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """'auto' is fp32 on CPU and bf16 on a GPU that has it (else fp16); explicit choices are kept."""
+    if dtype not in DTYPES:
+        raise GroundingEvalError(f"audio backbone: unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    if dtype != "auto":
+        return dtype
+    if not str(device).startswith("cuda"):
+        return "fp32"
+    import torch
+
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
+
+
+def data_parallel() -> tuple[int, int, int]:
+    """(rank, world size, local rank) of this process under `accelerate launch` / torchrun, else (0, 1, 0)."""
+    def _int(name: str, default: int) -> int:
+        try:
+            return int(os.environ.get(name, default))
+        except ValueError:
+            return default
+
+    return _int("RANK", 0), max(1, _int("WORLD_SIZE", 1)), _int("LOCAL_RANK", 0)
+
+
+def rank_device(device: str) -> str:
+    """Under data parallelism each process takes its own GPU: plain 'cuda' becomes cuda:LOCAL_RANK."""
+    _, world, local = data_parallel()
+    if world > 1 and device == "cuda":
+        return f"cuda:{local}"
+    return device

@@ -1,0 +1,102 @@
+"""`grounding-eval cache ls|rm ...`: show and clear the embedding cache.
+
+Actions are looked up in ACTIONS, a name -> "module:function" table taking (argv, console) and
+returning an exit code, so other rooms add actions (export, import) with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import shutil
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from grounding_eval import paths
+from grounding_eval.cache import EmbeddingCache
+from grounding_eval.errors import GroundingEvalError
+
+ACTIONS = {
+    "ls": "grounding_eval.cache_cli:cmd_ls",
+    "rm": "grounding_eval.cache_cli:cmd_rm",
+    "export": "grounding_eval.cache_packs:cmd_export",
+    "import": "grounding_eval.cache_packs:cmd_import",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise GroundingEvalError(f"{self.prog}: {message} (see --help)")
+
+
+def _cache(cache_dir: str | None) -> EmbeddingCache:
+    return EmbeddingCache(cache_dir or paths.embeddings_dir())
+
+
+def _describe(meta: dict[str, Any]) -> str:
+    """What an encoder configuration is, in a few words: kind, name/model and what sets it apart."""
+    kind = meta.get("kind", "?")
+    name = meta.get("name") or meta.get("model") or meta.get("backbone") or "?"
+    extra = [f"{k}={meta[k]}" for k in ("embedding", "layer", "pooling", "dtype", "sample_rate", "crop", "max_seconds") if k in meta]
+    return f"{kind}: {name}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _matches(row: dict[str, Any], pattern: str) -> bool:
+    meta = row["meta"]
+    return row["key"].startswith(pattern) or pattern in (meta.get("name"), meta.get("model"), meta.get("backbone"), meta.get("kind"))
+
+
+def cmd_ls(argv: Sequence[str], console: Console) -> int:
+    p = _Parser(prog="grounding-eval cache ls", description="list cached encoder configurations")
+    p.add_argument("--cache-dir", default=None)
+    args = p.parse_args(argv)
+    cache = _cache(args.cache_dir)
+    rows = cache.list_namespaces()
+    table = Table(title=f"embedding cache: {cache.root}")
+    for col in ("key", "encoder", "items", "shards", "MB"):
+        table.add_column(col, justify="right" if col in ("items", "shards", "MB") else "left")
+    for r in rows:
+        table.add_row(r["key"][:16], _describe(r["meta"]), str(r["items"]), str(r["shards"]), f"{r['bytes'] / 1e6:.2f}")
+    console.print(table)
+    console.print(f"{len(rows)} configurations, {sum(r['items'] for r in rows)} embeddings, "
+                  f"{sum(r['bytes'] for r in rows) / 1e6:.2f} MB")
+    return 0
+
+
+def cmd_rm(argv: Sequence[str], console: Console) -> int:
+    p = _Parser(prog="grounding-eval cache rm",
+                description="remove cached configurations: by key prefix (from `cache ls`), by encoder name, or --all")
+    p.add_argument("targets", nargs="*", help="key prefix or encoder name (e.g. aisfx, passt, text)")
+    p.add_argument("--all", action="store_true", help="remove every cached configuration")
+    p.add_argument("--cache-dir", default=None)
+    args = p.parse_args(argv)
+    if not args.targets and not args.all:
+        raise GroundingEvalError("grounding-eval cache rm: name a key prefix or encoder (see `grounding-eval cache ls`), or pass --all")
+    cache = _cache(args.cache_dir)
+    rows = cache.list_namespaces()
+    chosen = rows if args.all else [r for r in rows if any(_matches(r, t) for t in args.targets)]
+    if not chosen:
+        raise GroundingEvalError(f"grounding-eval cache rm: nothing in {cache.root} matches {', '.join(args.targets)}; see `grounding-eval cache ls`")
+    for r in chosen:
+        # Renamed first, then deleted: a reader never sees a half-deleted configuration.
+        d = cache.root / r["key"]
+        trash = cache.root / f".rm-{r['key']}"
+        d.rename(trash)
+        shutil.rmtree(trash)
+        console.print(f"removed {r['key'][:16]} {_describe(r['meta'])}: {r['items']} embeddings")
+    return 0
+
+
+def main(argv: Sequence[str], console: Console) -> int:
+    """`grounding-eval cache ACTION ...`."""
+    if not argv or argv[0] not in ACTIONS:
+        got = f" {argv[0]!r}" if argv else ""
+        raise GroundingEvalError(f"grounding-eval cache: unknown action{got}; valid: {', '.join(ACTIONS)}")
+    module, func = ACTIONS[argv[0]].split(":")
+    try:
+        fn = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError):
+        raise GroundingEvalError(f"grounding-eval cache {argv[0]}: not available in this installation") from None
+    return fn(list(argv[1:]), console)

@@ -1,0 +1,87 @@
+"""CLAP's text tower as a text encoder kind: `--model clap:laion/clap-htsat-unfused`.
+
+A jointly trained reference beside text-only language models: its text vectors were trained to meet
+audio. Vectors are `ClapModel.get_text_features` (the projected joint space, what CLAP's zero-shot
+classification compares with `get_audio_features`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any, Sequence
+
+import numpy as np
+
+from grounding_eval.encoders import ProgressCallback, TextEncoder
+from grounding_eval.errors import GroundingEvalError
+from grounding_eval.text.hub import ResolvedModel, resolve_model
+
+OPTIONS = ("revision", "batch_size", "device", "max_length")
+
+
+class ClapTextEncoder(TextEncoder):
+    name = "clap"
+
+    def __init__(self, model: str, **args: Any):
+        from grounding_eval.text.hf import pick_device
+
+        unknown = sorted(set(args) - set(OPTIONS))
+        if unknown:
+            raise GroundingEvalError(f"--model-args: unknown option {unknown[0]!r} for clap:; valid: {', '.join(OPTIONS)}")
+        self.requested = model
+        self.resolved: ResolvedModel = resolve_model(model, args.get("revision"))
+        self._batch_size = int(args.get("batch_size", 32))
+        self.max_length = int(args.get("max_length", 77))
+        self.device = pick_device(args.get("device"))
+        from transformers import AutoTokenizer, ClapModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.tokenizer = AutoTokenizer.from_pretrained(self.resolved.path)
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.model = ClapModel.from_pretrained(self.resolved.path).to(self.device).eval()
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "model": self.requested,
+            "source": self.resolved.source,
+            "revision": self.resolved.revision,
+            "weights_sha256": self.resolved.weights_sha256,
+            "architecture": "ClapModel.get_text_features",
+            "max_length": self.max_length,
+            "tokenizer": type(self.tokenizer).__name__,
+        }
+
+    def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:
+        import torch
+
+        out = []
+        for s in range(0, len(texts), self._batch_size):
+            batch = list(texts[s : s + self._batch_size])
+            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+            with torch.inference_mode():
+                feats = self.model.get_text_features(**enc)
+            feats = feats if hasattr(feats, "shape") else feats.pooler_output
+            out.append(feats.float().cpu().numpy())
+            if progress:
+                progress(len(batch))
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+
+    def untrained_copy(self) -> "TextEncoder | None":
+        """The same architecture with freshly initialised weights (seed 0)."""
+        import torch
+        from transformers import ClapModel
+
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        torch.manual_seed(0)
+        clone.model = ClapModel(self.model.config).to(self.device).eval()
+        r = self.resolved
+        clone.resolved = ResolvedModel(r.requested, r.path, r.source, r.revision, "random-init-seed0:" + r.weights_sha256)
+        return clone
+
+
+def make_clap_text_encoder(model: str, **args: Any) -> ClapTextEncoder:
+    return ClapTextEncoder(model, **args)

@@ -1,0 +1,117 @@
+"""PANNs CNN14 as a grounding-eval audio backbone, built from panns-inference's own model code.
+
+panns-inference has two traps that must not reach the user: importing any part of the package runs
+its `config.py`, which shells out to `wget` for ~/panns_data/class_labels_indices.csv (offline this
+leaves an empty file and every later load fails); and `AudioTagging` re-downloads, over the user's
+file, any checkpoint smaller than 3e8 bytes. So we never import the package: its `models.py` (and the
+`pytorch_utils.py` it imports) are loaded under a private package name, and we build
+`models.Cnn14` and load the checkpoint ourselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import sys
+import types
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
+from grounding_eval.audio.checkpoints import fetch_published, local_checkpoint, sha256_file
+from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.errors import GroundingEvalError
+
+SAMPLE_RATE = 32000
+# CNN14 as trained on AudioSet at 32 kHz (panns-inference's AudioTagging defaults).
+CNN14_ARGS = dict(sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000, classes_num=527)
+CHECKPOINT_NAME = "Cnn14_mAP=0.431.pth"
+CHECKPOINT_URL = "https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth?download=1"
+EMBEDDINGS = {"embedding": 2048, "logits": 527}
+INSTALL_HINT = "audio backbone 'panns' needs panns-inference: pip install grounding-eval-panns (or panns-inference torchlibrosa librosa)"
+_PRIVATE = "_grounding_eval_panns_inference"
+
+
+def default_checkpoint() -> Path:
+    """Where panns-inference itself keeps the CNN14 checkpoint."""
+    return Path.home() / "panns_data" / CHECKPOINT_NAME
+
+
+@functools.lru_cache(maxsize=1)
+def panns_models() -> types.ModuleType:
+    """panns_inference/models.py, imported without running panns_inference/__init__ (and its config.py)."""
+    spec = importlib.util.find_spec("panns_inference")
+    if spec is None or not spec.submodule_search_locations:
+        raise GroundingEvalError(INSTALL_HINT)
+    pkg = types.ModuleType(_PRIVATE)
+    pkg.__path__ = list(spec.submodule_search_locations)  # relative imports resolve in the real folder
+    sys.modules[_PRIVATE] = pkg
+    try:
+        return importlib.import_module(f"{_PRIVATE}.models")
+    except ImportError as exc:
+        raise GroundingEvalError(f"{INSTALL_HINT} ({type(exc).__name__}: {exc})") from None
+
+
+def build_cnn14(state_dict: dict[str, Any] | None = None) -> Any:
+    """panns-inference's Cnn14 with the AudioSet 32 kHz configuration, weights loaded when given."""
+    model = panns_models().Cnn14(**CNN14_ARGS)
+    if state_dict is not None:
+        model.load_state_dict(state_dict.get("model", state_dict))  # published files wrap it in {'model': ...}
+    return model
+
+
+class PannsBackbone(TorchAudioBackbone):
+    """CNN14 clip embeddings (its own mean+max pooling over time and frequency); options: embedding, checkpoint, dtype."""
+
+    name = "panns"
+    sample_rate = SAMPLE_RATE
+    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("embedding", "checkpoint", "dtype")
+
+    def __init__(self, **options: Any) -> None:
+        check_options(self.name, options, self.OPTIONS)
+        embedding = str(options.pop("embedding", "embedding"))
+        if embedding not in EMBEDDINGS:
+            raise GroundingEvalError(f"audio backbone 'panns': unknown embedding {embedding!r}; valid: {', '.join(EMBEDDINGS)}")
+        checkpoint = options.pop("checkpoint", None)
+        # CNN14 pools time 32-fold: clips under ~0.3 s have no frame left, so short clips are padded to 1 s.
+        options.setdefault("min_seconds", 1.0)
+        super().__init__(**options)
+        self.embedding = embedding
+        self.embedding_dim = EMBEDDINGS[embedding]
+        panns_models()  # a missing package is a one-line error now
+        if checkpoint:
+            self.checkpoint = local_checkpoint(checkpoint, self.name)
+        else:
+            # Our own download (atomic, never over an existing file), not AudioTagging's wget.
+            self.checkpoint = fetch_published(CHECKPOINT_URL, default_checkpoint(), self.name)
+
+    def backbone_identity(self) -> dict[str, Any]:
+        return {
+            "backbone": "panns",
+            "model": "Cnn14",
+            "panns_inference_version": _version("panns-inference"),
+            "config": CNN14_ARGS,
+            "checkpoint_sha256": sha256_file(self.checkpoint),
+            "embedding": self.embedding,
+            "pooling": "CNN14's mean over frequency, then max + mean over time",
+            **self.precision_identity(),
+        }
+
+    def load(self) -> Any:
+        import torch
+
+        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        return build_cnn14(state)
+
+    def forward(self, module: Any, batch: Any) -> Any:
+        out = module(batch)
+        return out["embedding"] if self.embedding == "embedding" else out["clipwise_output"]
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"

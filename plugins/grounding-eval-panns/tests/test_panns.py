@@ -1,0 +1,82 @@
+"""PANNs CNN14 (the real panns-inference architecture, random weights saved as a local checkpoint) on real
+recordings; panns-inference's import-time download and checkpoint overwrite never happen."""
+
+from __future__ import annotations
+
+import glob
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torchlibrosa")
+
+from grounding_eval.check_backbone import make_backbone, run_checks  # noqa: E402
+from grounding_eval.errors import GroundingEvalError  # noqa: E402
+
+CLIPS = sorted(glob.glob("/usr/share/sounds/freedesktop/stereo/*.oga"))[:2] + \
+    sorted(glob.glob("/usr/share/games/minetest/**/sounds/*.ogg", recursive=True))[:1]
+pytestmark = pytest.mark.skipif(len(CLIPS) < 3, reason="needs sound-theme-freedesktop and minetest-data")
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, tmp_path):
+    monkeypatch.setenv("GROUNDING_EVAL_PLUGINS", "aisfx,passt,panns")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # where panns-inference would write ~/panns_data
+    from grounding_eval import plugins
+
+    plugins.reset()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """CNN14 at random init, saved like the published file ({'model': state_dict}), far below 3e8 bytes."""
+    import torch
+
+    from grounding_eval_panns.backbone import build_cnn14
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("panns") / "cnn14-random.pth"
+    torch.save({"model": build_cnn14().state_dict()}, path)
+    return str(path)
+
+
+def test_cnn14_from_a_local_checkpoint_embeds_real_recordings(checkpoint, tmp_path):
+    before = Path(checkpoint).read_bytes()
+    bb = make_backbone("panns", {"checkpoint": checkpoint, "num_workers": 0})
+    checks = {c.name: c for c in run_checks(bb, CLIPS)}
+    assert all(c.ok for c in checks.values()), checks
+    v = bb.embed(CLIPS)
+    assert v.shape == (3, 2048) and (v >= 0).all()  # CNN14's embedding is a ReLU output
+    logits = make_backbone("panns", {"checkpoint": checkpoint, "embedding": "logits", "num_workers": 0}).embed(CLIPS)
+    assert logits.shape == (3, 527) and ((logits >= 0) & (logits <= 1)).all()  # sigmoid clipwise output
+    # The small checkpoint was read, not replaced; nothing was fetched into ~/panns_data; the package's
+    # __init__ (whose config.py downloads the labels) never ran.
+    assert Path(checkpoint).read_bytes() == before
+    assert not (tmp_path / "home" / "panns_data").exists()
+    assert "panns_inference.config" not in sys.modules
+
+
+def test_cnn14_loads_through_panns_inference_s_own_class(checkpoint):
+    """Our vectors are panns-inference's Cnn14 forward with the checkpoint's weights."""
+    import torch
+
+    from grounding_eval.audio.io import load_audio
+    from grounding_eval_panns.backbone import build_cnn14
+
+    model = build_cnn14(torch.load(checkpoint, weights_only=True)).eval()
+    wave = load_audio(CLIPS[2], 32000, min_seconds=1.0)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(wave)[None])["embedding"].numpy()
+    got = make_backbone("panns", {"checkpoint": checkpoint, "num_workers": 0}).embed(CLIPS[2:])
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_cnn14_offline_without_checkpoint_names_the_file_and_place(tmp_path):
+    with pytest.raises(GroundingEvalError) as exc:
+        make_backbone("panns", {})
+    msg = str(exc.value)
+    assert "\n" not in msg and "Cnn14_mAP=0.431.pth" in msg
+    assert str(tmp_path / "home" / "panns_data" / "Cnn14_mAP=0.431.pth") in msg and "checkpoint=PATH" in msg

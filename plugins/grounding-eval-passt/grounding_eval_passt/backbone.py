@@ -1,0 +1,138 @@
+"""PaSST as a grounding-eval audio backbone, built from hear21passt's own model code.
+
+The network, its mel front end and its published AudioSet checkpoints are hear21passt's; we build them
+the way `hear21passt.base.get_basic_model` does, but load the weights ourselves so that a local
+checkpoint can be given, the download goes to the same place timm would put it
+($TORCH_HOME/hub/checkpoints/<basename>), offline use fails in one line, and hear21passt's prints (the
+whole model, the shapes of the first forward) never reach the user's stdout.
+
+Clips up to 10 s are one forward; longer clips go through hear21passt's scene embedding: 10 s windows
+every 2.5 s (reflect-padded), averaged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
+from grounding_eval.audio.checkpoints import fetch_published, local_checkpoint, sha256_file
+from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.errors import GroundingEvalError
+
+SAMPLE_RATE = 32000
+# The AudioSet-trained 10 s PaSST variants hear21passt publishes (arch name -> what it is).
+ARCHS = {
+    "passt_s_swa_p16_128_ap476": "PaSST-S, SWA, mAP .476 (hear21passt.base's default)",
+    "passt_s_kd_p16_128_ap486": "PaSST-S with knowledge distillation, mAP .486",
+    "passt_l_kd_p16_128_ap47": "PaSST-L with knowledge distillation, mAP .47",
+}
+# embedding -> (wrapper mode, width)
+EMBEDDINGS = {"embed": ("embed_only", 768), "all": ("all", 527 + 768), "logits": ("logits", 527)}
+INSTALL_HINT = "audio backbone 'passt' needs hear21passt: pip install grounding-eval-passt (or hear21passt timm torchaudio)"
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """hear21passt prints the whole model when it builds and tensor shapes on its first forward, and warns
+    on every clip shorter than 10 s (which it handles by cutting its time position embedding)."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+def _passt_modules() -> tuple[Any, Any, Any]:
+    try:
+        with quiet():
+            from hear21passt.models import passt
+            from hear21passt.models.preprocess import AugmentMelSTFT
+            from hear21passt.wrapper import PasstBasicWrapper
+    except ImportError as exc:
+        raise GroundingEvalError(f"{INSTALL_HINT} ({type(exc).__name__}: {exc})") from None
+    return passt, AugmentMelSTFT, PasstBasicWrapper
+
+
+def published_checkpoint(arch: str) -> tuple[str, Path]:
+    """(url, where timm's download_cached_file keeps it) for an arch's published weights."""
+    import torch
+
+    passt, _, _ = _passt_modules()
+    url = passt.default_cfgs[arch]["url"]
+    return url, Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
+def build(arch: str, mode: str, state_dict: dict[str, Any] | None) -> Any:
+    """hear21passt's wrapper (mel front end + PaSST) as base.get_basic_model builds it, weights loaded."""
+    passt, AugmentMelSTFT, PasstBasicWrapper = _passt_modules()
+    with quiet():
+        mel = AugmentMelSTFT(n_mels=128, sr=SAMPLE_RATE, win_length=800, hopsize=320, n_fft=1024, freqm=48,
+                             timem=192, htk=False, fmin=0.0, fmax=None, norm=1, fmin_aug_range=10,
+                             fmax_aug_range=2000)
+        net = passt.get_model(arch=arch, pretrained=False)
+    if state_dict is not None:
+        # The package's own filter: old linear patch embeddings become convolutions, 'model' unwrapped.
+        net.load_state_dict(passt.checkpoint_filter_fn(state_dict, net))
+    return PasstBasicWrapper(mel=mel, net=net, mode=mode)
+
+
+class PasstBackbone(TorchAudioBackbone):
+    """PaSST scene embeddings; options: arch, embedding, checkpoint, dtype and the base keywords."""
+
+    name = "passt"
+    sample_rate = SAMPLE_RATE
+    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("arch", "embedding", "checkpoint", "dtype")
+
+    def __init__(self, **options: Any) -> None:
+        check_options(self.name, options, self.OPTIONS)
+        arch = str(options.pop("arch", "passt_s_swa_p16_128_ap476"))
+        if arch not in ARCHS:
+            raise GroundingEvalError(f"audio backbone 'passt': unknown arch {arch!r}; valid: {', '.join(ARCHS)}")
+        embedding = str(options.pop("embedding", "embed"))
+        if embedding not in EMBEDDINGS:
+            raise GroundingEvalError(f"audio backbone 'passt': unknown embedding {embedding!r}; valid: {', '.join(EMBEDDINGS)}")
+        checkpoint = options.pop("checkpoint", None)
+        # PaSST's 16x16 patches need 16+ frames (0.16 s); very short clips are zero-padded to 1 s.
+        options.setdefault("min_seconds", 1.0)
+        super().__init__(**options)
+        self.arch, self.embedding = arch, embedding
+        self.embedding_dim = EMBEDDINGS[embedding][1]
+        # Resolve the weights now: a missing file is a one-line error before any clip is decoded.
+        if checkpoint:
+            self.checkpoint = local_checkpoint(checkpoint, self.name)
+        else:
+            url, dest = published_checkpoint(arch)
+            self.checkpoint = fetch_published(url, dest, self.name)
+
+    def backbone_identity(self) -> dict[str, Any]:
+        return {
+            "backbone": "passt",
+            "hear21passt_version": _version("hear21passt"),
+            "arch": self.arch,
+            "checkpoint_sha256": sha256_file(self.checkpoint),
+            "embedding": self.embedding,
+            "window": "10 s; longer clips: 10 s windows every 2.5 s, averaged",
+            "pooling": "PaSST cls+dist tokens (per window), mean over windows",
+            **self.precision_identity(),
+        }
+
+    def load(self) -> Any:
+        import torch
+
+        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        return build(self.arch, EMBEDDINGS[self.embedding][0], state)
+
+    def forward(self, module: Any, batch: Any) -> Any:
+        with quiet():
+            return module.get_scene_embeddings(batch)
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,96 @@
+"""Killing a run during audio embedding (SIGKILL, no cleanup) and running it again: the rerun computes
+only the missing shards and ends with the same numbers as a run that was never interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+N_CLIPS = 72  # quick_distro: 12 concepts, 72 clips; batch size 1 = one shard per clip
+
+
+def _cmd(quick_tasks: str, out: Path) -> list[str]:
+    return [sys.executable, "-m", "grounding_eval", "--model", "sentence-transformers/all-MiniLM-L6-v2",
+            "--task", "quick_distro", "--include-path", quick_tasks, "--audio-backbone", "logmel",
+            "--batch-size", "1", "--quiet", "--output-path", str(out)]
+
+
+def _env(cache: Path) -> dict[str, str]:
+    return {**os.environ, "GROUNDING_EVAL_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+
+
+def _audio_shards(cache: Path) -> set[str]:
+    shards: set[str] = set()
+    for meta in (cache / "embeddings").glob("*/meta.json"):
+        if json.loads(meta.read_text()).get("name") == "logmel":
+            shards |= {p.name for p in meta.parent.glob("shard-*.npz")}
+    return shards
+
+
+def test_sigkill_during_audio_embedding_then_resume(tmp_path, quick_tasks):
+    cache = tmp_path / "cache"
+    # Build the dataset and the text embeddings first, so the kill lands in the audio embedding.
+    proc = subprocess.Popen(_cmd(quick_tasks, tmp_path / "killed.json"), env=_env(cache), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while len(_audio_shards(cache)) < 6:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its decoding workers, with no chance to clean up
+    proc.wait()
+    before = _audio_shards(cache)
+    assert 6 <= len(before) < N_CLIPS, f"killed with {len(before)} of {N_CLIPS} shards"
+    assert not (tmp_path / "killed.json").exists()
+
+    resumed = subprocess.run(_cmd(quick_tasks, tmp_path / "resumed.json"), env=_env(cache), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after = _audio_shards(cache)
+    assert before <= after and len(after) == N_CLIPS
+    res = json.loads((tmp_path / "resumed.json").read_text())
+    stats = res["tasks"]["quick_distro"]["cache"]["perception"]
+    # Only what was missing was computed: one new shard per clip not cached at the kill.
+    assert stats == {"cached": len(before), "computed": N_CLIPS - len(before)}
+    assert len(after - before) == N_CLIPS - len(before)
+
+    fresh = subprocess.run(_cmd(quick_tasks, tmp_path / "fresh.json"), env=_env(tmp_path / "other-cache"),
+                           capture_output=True, text=True)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    ref = json.loads((tmp_path / "fresh.json").read_text())
+    assert ref["tasks"]["quick_distro"]["cache"]["perception"] == {"cached": 0, "computed": N_CLIPS}
+    assert res["results"] == ref["results"]
+    assert [r["probe"] for r in res["tasks"]["quick_distro"]["runs"]] == [r["probe"] for r in ref["tasks"]["quick_distro"]["runs"]]
+
+
+def test_data_parallel_processes_split_the_clips_and_agree(tmp_path, quick_tasks):
+    """What `accelerate launch --num_processes 2` sets up (RANK, WORLD_SIZE, LOCAL_RANK): each process
+    embeds its share of the batches into the shared cache, reads the others' shards, and only rank 0
+    writes results, which equal a single-process run."""
+    cache = tmp_path / "cache"
+
+    def cmd(task_out: Path) -> list[str]:
+        return [sys.executable, "-m", "grounding_eval", "--model", "sentence-transformers/all-MiniLM-L6-v2",
+                "--task", "quick_freedesktop", "--include-path", quick_tasks, "--audio-backbone", "logmel",
+                "--batch-size", "1", "--quiet", "--output-path", str(task_out)]
+
+    procs = [subprocess.Popen(cmd(tmp_path / f"rank{r}.json"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**_env(cache), "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
+                                   "GROUNDING_EVAL_DP_TIMEOUT": "600"})
+             for r in (0, 1)]
+    for p in procs:
+        _, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err[-2000:]
+    assert (tmp_path / "rank0.json").exists() and not (tmp_path / "rank1.json").exists()
+    assert len(_audio_shards(cache)) == 12
+    single = subprocess.run(cmd(tmp_path / "single.json"), env=_env(tmp_path / "c1"), capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-2000:]
+    a = json.loads((tmp_path / "rank0.json").read_text())
+    b = json.loads((tmp_path / "single.json").read_text())
+    assert a["results"] == b["results"]
