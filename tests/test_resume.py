@@ -80,8 +80,14 @@ def test_data_parallel_processes_split_the_clips_and_agree(tmp_path, quick_tasks
                 "--task", "quick_freedesktop", "--include-path", quick_tasks, "--audio-backbone", "logmel",
                 "--batch-size", "1", "--quiet", "--output-path", str(task_out)]
 
+    import socket
+
+    with socket.socket() as s:  # a free port for the rendezvous, as a launcher would pick
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     procs = [subprocess.Popen(cmd(tmp_path / f"rank{r}.json"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               env={**_env(cache), "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
+                                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
                                    "GROUNDING_EVAL_DP_TIMEOUT": "600"})
              for r in (0, 1)]
     for p in procs:
