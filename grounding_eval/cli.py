@@ -23,6 +23,9 @@ SUBCOMMANDS = {
     "plugins": "grounding_eval.cli:_cmd_plugins",
     "datasets": "grounding_eval.data.listing:cmd_datasets",
     "validate": "grounding_eval.cli:_cmd_validate",
+    "leaderboard": "grounding_eval.leaderboard.cli:cmd_leaderboard",
+    "compare": "grounding_eval.compare:cmd_compare",
+    "cache": "grounding_eval.cache_packs:cmd_cache",
 }
 
 
