@@ -42,13 +42,15 @@ def test_page_sorts_on_click_and_shows_markup_as_text(board, tmp_path):
         b.open((board / "index.html").as_uri())
         before = b.eval(ROWS)
         assert len(before) == 3
-        # Rows start ranked by the probe's main metric; a click on "backbone" sorts them by name, A to Z.
+        # Rows start ranked by the probe's main metric; a click on "#" sorts high to low: the order reverses.
         headers = b.eval("[...document.querySelectorAll('table.board th')].map(h => h.textContent)")
+        b.click("table.board th[data-col='0']")
+        after = b.eval(ROWS)
+        assert after != before and after == before[::-1]
+        # A click on "backbone" sorts by name, A to Z.
         col = headers.index("backbone")
         b.click(f"table.board th[data-col='{col}']")
-        after = b.eval(ROWS)
-        assert after != before
-        assert [r.split(" | ")[1] for r in after] == sorted(r.split(" | ")[1] for r in before)
+        assert [r.split(" | ")[1] for r in b.eval(ROWS)] == sorted(r.split(" | ")[1] for r in before)
         b.click(f"table.board th[data-col='{col}']")  # second click: Z to A
         assert [r.split(" | ")[1] for r in b.eval(ROWS)] == sorted((r.split(" | ")[1] for r in before), reverse=True)
         # A numeric column: the permuted control, high to low on the first click.

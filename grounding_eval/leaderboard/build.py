@@ -154,7 +154,7 @@ def bar_chart(task: str, entries: list[Entry]) -> str:
         groups.append((f"{e.model} · {e.backbone}", e.result["probe"][main], ctrl))
     top = max([chance] + [s["mean"] + (s["stderr"] or 0) for _, p, c in groups for s in (p, c) if s]) or 1.0
     top = min(1.0, math.ceil(top * 10 + 0.5) / 10)
-    bw, gap, left, h, bottom, right = 30, 70, 48, 220, 170, 220
+    bw, gap, left, h, bottom, right = 30, 70, 48, 220, 170, 270
     width = left + len(groups) * (2 * bw + gap) + right
     y = lambda v: 10 + h * (1 - v / top)  # noqa: E731 - a local scale
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" width="{width}" height="{h + bottom}" '

@@ -81,12 +81,12 @@ def decide(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str]:
     """("replace" | "keep" | "same", why) under the better-or-newer policy in this module's docstring."""
     (task,) = new["tasks"]
     to, tn = old["tasks"][task], new["tasks"][task]
-    if _run_key(old) == _run_key(new):
-        return "same", "the same runs are already on the leaderboard"
     if to["version"] < tn["version"]:
         return "replace", f"newer: task version {tn['version']} replaces version {to['version']}"
     if to["version"] > tn["version"]:
         return "keep", f"the stored entry is of a newer task version ({to['version']})"
+    if _run_key(old) == _run_key(new):
+        return "same", "the same runs are already on the leaderboard"
     if len(tn["runs"]) > len(to["runs"]):
         return "replace", f"better: {len(tn['runs'])} runs replace {len(to['runs'])}"
     if len(tn["runs"]) < len(to["runs"]):
