@@ -119,6 +119,7 @@ def export_pack(pack: str, task: str, backbone: str | None = None, *, backbone_a
                 info.size = len(blob)
                 info.mtime = 0  # same embeddings, same bytes
                 tar.addfile(info, io.BytesIO(blob))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are files to share
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):

@@ -292,6 +292,7 @@ def _write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are files to share
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

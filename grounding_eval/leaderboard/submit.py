@@ -106,6 +106,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are files to share
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
