@@ -129,7 +129,10 @@ def compare(old: dict[str, Any], new: dict[str, Any], *, tolerance: float | None
     blocking: list[str] = []
     notes: list[str] = []
     if old["model"].get("identity") != new["model"].get("identity"):
-        notes.append(f"model: {old['model']['name']} (baseline) vs {new['model']['name']} (new)")
+        from grounding_eval.leaderboard.checks import first_difference
+
+        where = first_difference(old["model"].get("identity"), new["model"].get("identity"))
+        notes.append(f"model: {old['model']['name']} (baseline) vs {new['model']['name']} (new), identity differs at {where!r}")
     only_old = sorted(set(old["results"]) - set(new["results"]))
     only_new = sorted(set(new["results"]) - set(old["results"]))
     if only_old:
