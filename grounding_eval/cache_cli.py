@@ -90,7 +90,13 @@ def cmd_rm(argv: Sequence[str], console: Console) -> int:
 
 
 def main(argv: Sequence[str], console: Console) -> int:
-    """`grounding-eval cache ACTION ...`."""
+    """`grounding-eval cache [--cache-dir DIR] ACTION ...`."""
+    argv = list(argv)
+    # `--cache-dir` may stand before the action too; each action's own parser takes it.
+    if argv and argv[0] == "--cache-dir" and len(argv) >= 2:
+        argv = argv[2:] + ["--cache-dir", argv[1]]
+    elif argv and argv[0].startswith("--cache-dir="):
+        argv = argv[1:] + [argv[0]]
     if not argv or argv[0] not in ACTIONS:
         got = f" {argv[0]!r}" if argv else ""
         raise GroundingEvalError(f"grounding-eval cache: unknown action{got}; valid: {', '.join(ACTIONS)}")

@@ -25,6 +25,8 @@ SUBCOMMANDS = {
     "validate": "grounding_eval.cli:_cmd_validate",
     "cache": "grounding_eval.cache_cli:main",
     "check-backbone": "grounding_eval.check_backbone:cmd",
+    "leaderboard": "grounding_eval.leaderboard.cli:cmd_leaderboard",
+    "compare": "grounding_eval.compare:cmd_compare",
 }
 
 

@@ -1,0 +1,4 @@
+"""The public leaderboard: `checks` (can a results file be trusted?), `submit` (file it under
+leaderboard/submissions/), `build` (render leaderboard/index.html and README.md), `cli` (the subcommand)."""
+
+from __future__ import annotations

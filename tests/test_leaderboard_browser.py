@@ -1,0 +1,75 @@
+"""The built leaderboard page in a real browser (headless Debian chromium over DevTools): a click on a
+column header sorts the table, a screenshot is taken, and a model name holding markup shows as text."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from chromium import Browser
+from grounding_eval.leaderboard.build import build
+from grounding_eval.leaderboard.submit import submit
+
+REPO = Path(__file__).resolve().parent.parent
+TASK = "distro_sounds_audio_probe"
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def board(tmp_path):
+    """The committed real entries (MiniLM x aisfx, MiniLM x logmel) plus one whose model name is markup."""
+    root = tmp_path / "lb"
+    for f in sorted((REPO / "leaderboard" / "submissions").rglob("*.json")):
+        submit(str(f), root)
+    evil = json.loads((REPO / "leaderboard" / "golden" / f"{TASK}.json").read_text())
+    evil = copy.deepcopy(evil)
+    evil["model"]["name"] = XSS
+    evil["model"]["identity"]["weights_sha256"] = "ab" * 32  # another model, so it is its own row
+    (tmp_path / "evil.json").write_text(json.dumps(evil))
+    submit(str(tmp_path / "evil.json"), root)
+    build(root)
+    return root
+
+
+ROWS = "[...document.querySelectorAll('table.board tbody tr')].map(r => r.cells[1].textContent + ' | ' + r.cells[4].textContent)"
+
+
+def test_page_sorts_on_click_and_shows_markup_as_text(board, tmp_path):
+    with Browser() as b:
+        b.open((board / "index.html").as_uri())
+        before = b.eval(ROWS)
+        assert len(before) == 3
+        # Rows start ranked by the probe's main metric; a click on "#" sorts high to low: the order reverses.
+        headers = b.eval("[...document.querySelectorAll('table.board th')].map(h => h.textContent)")
+        b.click("table.board th[data-col='0']")
+        after = b.eval(ROWS)
+        assert after != before and after == before[::-1]
+        # A click on "backbone" sorts by name, A to Z.
+        col = headers.index("backbone")
+        b.click(f"table.board th[data-col='{col}']")
+        assert [r.split(" | ")[1] for r in b.eval(ROWS)] == sorted(r.split(" | ")[1] for r in before)
+        b.click(f"table.board th[data-col='{col}']")  # second click: Z to A
+        assert [r.split(" | ")[1] for r in b.eval(ROWS)] == sorted((r.split(" | ")[1] for r in before), reverse=True)
+        # A numeric column: the permuted control, high to low on the first click.
+        ctrl = headers.index("accuracy@3 (permuted_text)")
+        b.click(f"table.board th[data-col='{ctrl}']")
+        values = b.eval(f"[...document.querySelectorAll('table.board tbody tr')].map(r => parseFloat(r.cells[{ctrl}].dataset.sort))")
+        assert values == sorted(values, reverse=True)
+        # Filter by backbone hides the other rows.
+        b.eval("(() => { const s = document.getElementById('filter-backbone'); s.value = 'logmel';"
+               " s.dispatchEvent(new Event('change')); })()")
+        visible = b.eval("[...document.querySelectorAll('table.board tbody tr')].filter(r => !r.hidden).map(r => r.cells[4].textContent)")
+        assert visible == ["logmel"]
+        b.eval("(() => { const s = document.getElementById('filter-backbone'); s.value = '';"
+               " s.dispatchEvent(new Event('change')); })()")
+        # The markup in the model name is text: no <img> element exists, no alert() ran, the text reads as submitted.
+        assert b.eval("document.querySelectorAll('img').length") == 0
+        assert XSS in b.eval("[...document.querySelectorAll('td.model')].map(td => td.textContent)")
+        assert XSS in b.eval("[...document.querySelectorAll('select#filter-family option')].map(o => o.textContent)")
+        assert b.dialogs() == []
+        shot = b.screenshot(tmp_path / "leaderboard.png")
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
