@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="embedding cache (default: $GROUNDING_EVAL_CACHE or ~/.cache/grounding-eval)")
     p.add_argument("--no-cache", action="store_true", help="recompute every embedding")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--plots", action="store_true", help="also write PNG figures next to the results JSON")
     return p
 
 
@@ -188,7 +189,7 @@ def run(argv: Sequence[str], console: Console | None = None) -> int:
         device=args.device, batch_size=args.batch_size, seed=args.seed, num_runs=args.num_runs, limit=args.limit,
         controls=[c.strip() for c in args.controls.split(",") if c.strip()] if args.controls else None,
         output_path=args.output_path or None, include_paths=args.include_path, cache_dir=args.cache_dir,
-        use_cache=not args.no_cache, show_progress=not args.quiet,
+        use_cache=not args.no_cache, show_progress=not args.quiet, plots=args.plots,
     )
     console.print(results_table(res))
     for task, r in res["results"].items():
@@ -197,8 +198,24 @@ def run(argv: Sequence[str], console: Console | None = None) -> int:
         for c, s in r["controls"].items():
             line += f", {c} {_fmt(s[main])}"
         console.print(line + f", chance {100 * r['chance'][main]:.1f} (%)")
+        ci = r["probe"][main].get("ci")
+        if ci:
+            lvl = round(100 * r["probe"][main]["ci_level"])
+            line = f"  {lvl}% bootstrap CI ({r['bootstrap']['unit']}): probe [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+            for c, s in r["controls"].items():
+                if s.get(main, {}).get("ci"):
+                    line += f", {c} [{100 * s[main]['ci'][0]:.1f}, {100 * s[main]['ci'][1]:.1f}]"
+            console.print(line)
+        for c, tests in r.get("paired_tests", {}).items():
+            t = tests.get(main)
+            if t:
+                t_p = "n/a" if t["p_t_test"] is None else f"{t['p_t_test']:.3g}"
+                console.print(f"  probe - {c}: {100 * t['mean_difference']:+.1f} points over {t['n']} paired runs, "
+                              f"one-sided p = {t['p_sign_flip']:.3g} (sign-flip), {t_p} (paired t)")
     if "output_file" in res:
         console.print(f"results written to {res['output_file']} ({res['wall_time_seconds']:.1f} s)")
+    for path in res.get("plot_files", []):
+        console.print(f"plot written to {path}")
     return 0
 
 

@@ -49,4 +49,7 @@ def register_metrics(register):
 
     `compute(similarity, target, **args) -> dict[str, float]` over (instances x concepts) similarities
     and true concept indices; `chance(n_concepts, **args) -> dict[str, float]` gives the same keys.
+    Optional `per_instance=f(similarity, target, **args) -> dict[str, ndarray]` (each instance's share
+    of a mean-over-instances metric) enables the class-mean average, per-class scores and the
+    bootstrap over clips for that metric.
     """

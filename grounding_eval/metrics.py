@@ -35,3 +35,16 @@ def mrr(similarity: np.ndarray, target: np.ndarray) -> dict[str, float]:
 
 def mrr_chance(n_concepts: int) -> dict[str, float]:
     return {"mrr": float(np.mean(1.0 / np.arange(1, n_concepts + 1)))}
+
+
+# Per-instance forms: the value each test instance contributes to the mean. With them the protocol can
+# average over classes as well as over instances, keep per-class scores and bootstrap over clips.
+
+
+def accuracy_at_k_per_instance(similarity: np.ndarray, target: np.ndarray, k: list[int] = (1, 3, 5)) -> dict[str, np.ndarray]:
+    r = true_ranks(similarity, target)
+    return {f"accuracy@{kk}": (r <= kk).astype(np.float64) for kk in k}
+
+
+def mrr_per_instance(similarity: np.ndarray, target: np.ndarray) -> dict[str, np.ndarray]:
+    return {"mrr": 1.0 / true_ranks(similarity, target)}

@@ -22,12 +22,12 @@ from grounding_eval.cache import EmbeddingCache
 from grounding_eval.data.base import GroundingDataset, Instance
 from grounding_eval.encoders import PerceptionEncoder, TextEncoder
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.protocol import run_protocol
+from grounding_eval.protocol import CLASS_MEAN, Metric, run_protocol
 from grounding_eval.results import SCHEMA_VERSION, environment, now_iso, write_results
 from grounding_eval.reference import clap_pair, zero_shot
 from grounding_eval.text.parallel import current_world
 
-KNOWN_CONTROLS = ("permuted_text", "random_init")
+KNOWN_CONTROLS = ("permuted_text", "random_init", "procrustes")
 
 
 @dataclass
@@ -140,6 +140,7 @@ def evaluate(
     use_cache: bool = True,
     show_progress: bool = True,
     console: Console | None = None,
+    plots: bool = False,
 ) -> dict[str, Any]:
     """Run `tasks` with the text model `model` and return the results dict (also written if `output_path`).
 
@@ -149,6 +150,8 @@ def evaluate(
     from grounding_eval.tasks.manager import TaskManager
     from grounding_eval.text.hf import pick_device
 
+    if plots and not output_path:
+        raise GroundingEvalError("--plots writes PNG files next to the results JSON: give --output-path too")
     t0 = time.perf_counter()
     rep = _Reporter(console or Console(stderr=True), show_progress and current_world().is_main)
     regs = plugins.registries()
@@ -175,6 +178,7 @@ def evaluate(
     out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "results": {}, "tasks": {},
                            "model": {"name": model, "kind": kind, "identity": text_encoder.identity()}}
     untrained: TextEncoder | None = None
+    plot_inputs: dict[str, dict[str, Any]] = {}  # task -> the matrices the figures need (not in the JSON)
     for name, cfg in configs.items():
         overrides: dict[str, Any] = {}
         if seed is not None:
@@ -249,8 +253,12 @@ def evaluate(
         chance: dict[str, float] = {}
         for metric_name, margs in cfg.metrics.items():
             entry = regs.metrics.get(metric_name)
-            metric_fns.append(lambda s, y, _f=entry.obj, _a=dict(margs): _f(s, y, **_a))
+            per_inst = entry.extra.get("per_instance")
+            metric_fns.append(Metric(lambda s, y, _f=entry.obj, _a=dict(margs): _f(s, y, **_a),
+                                     None if per_inst is None else
+                                     (lambda s, y, _f=per_inst, _a=dict(margs): _f(s, y, **_a))))
             chance.update(entry.extra["chance"](len(ds.concepts), **margs))
+        chance.update({k + CLASS_MEAN: v for k, v in list(chance.items())})  # chance is the same per class
         if cfg.main_metric not in chance:
             raise GroundingEvalError(f"task {name}: main_metric {cfg.main_metric!r} is not computed; the metrics give {', '.join(chance)}")
 
@@ -268,24 +276,35 @@ def evaluate(
             with rep.bar(f"probe: {cfg.num_runs} runs" + ("" if layer is None else f", layer {layer}"), n_steps) as advance:
                 proto = run_protocol(variants, inst_mat, y, train_fraction=cfg.split.train_fraction,
                                      num_runs=cfg.num_runs, seed=cfg.seed, probe_cfg=cfg.probe, metric_fns=metric_fns,
-                                     permuted_control="permuted_text" in cfg.controls, on_step=advance)
+                                     permuted_control="permuted_text" in cfg.controls,
+                                     procrustes_cfg=cfg.procrustes if "procrustes" in cfg.controls else None,
+                                     stats_cfg=cfg.statistics, on_step=advance)
             layer_timing = {**timing, "protocol": time.perf_counter() - t}
             if clap_pair(text_encoder.identity(), encoder.identity()):  # see grounding_eval/reference.py
                 proto["summary"]["clap_zero_shot"] = zero_shot(
                     variants["probe"], inst_mat, y, num_runs=cfg.num_runs, seed=cfg.seed,
                     train_fraction=cfg.split.train_fraction, metric_fns=metric_fns)
+            if plots:
+                plot_inputs[entry_name] = {"text": variants["probe"], "instances": inst_mat, "instance_concept": y,
+                                           "standardize": cfg.probe.standardize}
 
             runs = []
             for run in proto["runs"]:
                 rec = dict(run)
                 rec["train"] = [names[i] for i in run["train"]]
                 rec["test"] = [names[i] for i in run["test"]]
+                for variant in proto["summary"]:
+                    if isinstance(run.get(variant), dict) and "per_class" in run[variant]:
+                        rec[variant] = {**run[variant],
+                                        "per_class": {names[c]: v for c, v in run[variant]["per_class"].items()}}
                 runs.append(rec)
             out["results"][entry_name] = {
                 "main_metric": cfg.main_metric,
                 "probe": proto["summary"]["probe"],
                 "controls": {k: v for k, v in proto["summary"].items() if k != "probe"},
                 "chance": chance,
+                "paired_tests": proto.get("paired_tests", {}),
+                "bootstrap": proto.get("bootstrap", {}),
             }
             text_info: dict[str, Any] = {"cache_key": text_encoder.cache_key(), "prompts": prompts,
                                          "concept_spans": [[list(s) for s in spans[i * len(names):(i + 1) * len(names)]]
@@ -307,6 +326,9 @@ def evaluate(
                 "text_encoder": text_info,
                 "seeds": [r["seed"] for r in runs],
                 "runs": runs,
+                # every clip of a concept in every run where it was a test concept, pooled
+                "per_class": {v: {names[c]: vals for c, vals in by_c.items()} for v, by_c in proto["per_class"].items()},
+                "concept_parents": {c.name: c.parent for c in ds.concepts},
                 "cache": {"text": text_stats, "perception": inst_stats},
                 "timing_seconds": layer_timing,
             }
@@ -315,4 +337,9 @@ def evaluate(
     out["wall_time_seconds"] = time.perf_counter() - t0
     if output_path and current_world().is_main:  # under accelerate launch, one process writes
         out["output_file"] = str(write_results(out, output_path))
+        if plots:
+            from grounding_eval.plots import write_plots
+
+            with rep.console.status("writing plots"):
+                out["plot_files"] = [str(p) for p in write_plots(out, plot_inputs, out["output_file"])]
     return out

@@ -6,13 +6,26 @@ from types import SimpleNamespace
 
 import numpy as np
 
+import dataclasses
+
+import pytest
+
 from grounding_eval import metrics
-from grounding_eval.protocol import class_split, mean_stderr, permuted, run_protocol
+from grounding_eval.probe.procrustes import fit_procrustes
+from grounding_eval.protocol import Metric, class_split, mean_stderr, permuted, run_protocol, score_similarity
+from grounding_eval.stats import paired_tests, sign_flip_p
+from grounding_eval.tasks.config import ProbeConfig, ProcrustesConfig, StatisticsConfig
 
 CFG = SimpleNamespace(projection_dim=32, temperature=0.1, learn_temperature=False, optimizer="adam",
                       learning_rate=1e-3, weight_decay=0.0, epochs=150, batch_size=None, val_fraction=0.0,
                       patience=20, standardize=True)
 ACC = [lambda s, t: metrics.accuracy_at_k(s, t, [1, 3, 5])]
+# The built-in metrics with their per-instance forms, as the runner passes them.
+METRICS = [Metric(lambda s, t: metrics.accuracy_at_k(s, t, [1, 3, 5]),
+                  lambda s, t: metrics.accuracy_at_k_per_instance(s, t, [1, 3, 5])),
+           Metric(metrics.mrr, metrics.mrr_per_instance)]
+FAST = ProbeConfig(projection_dim=16, epochs=80, learning_rate=3e-3)
+STATS = StatisticsConfig(bootstrap_resamples=500)
 
 
 def planted(noise: float, n_concepts: int = 50, per: int = 4, seed: int = 0):
@@ -67,3 +80,124 @@ def test_metrics_ranks_and_chance():
     assert metrics.accuracy_at_k(sim, target, [1, 2]) == {"accuracy@1": 0.0, "accuracy@2": 1.0}
     assert metrics.mrr(sim, target)["mrr"] == 0.5
     assert metrics.accuracy_at_k_chance(144, [3])["accuracy@3"] == 3 / 144
+
+
+# --------------------------------------------------------------------------------------------------
+# Planted structure: audio = W . text + noise. The protocol must find the map when it is there, lose it
+# as noise grows, and find nothing when the class link is destroyed; the permuted control must sit at
+# chance. N_PLANT concepts, chance for accuracy@3 = 3 / N_PLANT.
+
+N_PLANT = 40
+
+
+def planted_w(noise: float, link: bool = True, seed: int = 1, per: int = 4):
+    """Text (N_PLANT x 8), clips = text of their concept through a fixed random W plus Gaussian noise.
+
+    link=False gives each concept's clips the text of ANOTHER concept (a fixed derangement), so the
+    text of a concept says nothing about its clips: the class link is destroyed, the structure kept.
+    """
+    rng = np.random.default_rng(seed)
+    text = rng.normal(size=(N_PLANT, 8))
+    w = rng.normal(size=(8, 24)) / 4
+    y = np.repeat(np.arange(N_PLANT), per)
+    source = y if link else (y + 1 + rng.integers(0, N_PLANT - 1)) % N_PLANT
+    clips = text[source] @ w + noise * rng.normal(size=(len(y), 24))
+    return text, clips, y
+
+
+def _run(text, clips, y, runs=5, **kw):
+    return run_protocol({"probe": text}, clips, y, train_fraction=0.7, num_runs=runs, seed=0, probe_cfg=FAST,
+                        metric_fns=METRICS, permuted_control=True, stats_cfg=STATS, **kw)
+
+
+def test_planted_link_gives_near_perfect_accuracy_and_noise_brings_it_to_chance():
+    chance = 3 / N_PLANT
+    clean = _run(*planted_w(0.05))["summary"]
+    assert clean["probe"]["accuracy@3"]["mean"] > 0.95
+    assert clean["probe"]["accuracy@3_class_mean"]["mean"] > 0.95
+    mid = _run(*planted_w(1.0))["summary"]["probe"]["accuracy@3"]["mean"]
+    drowned = _run(*planted_w(20.0))["summary"]["probe"]["accuracy@3"]
+    assert clean["probe"]["accuracy@3"]["mean"] > mid > drowned["mean"]
+    assert drowned["ci"][0] <= chance + 0.02 and drowned["mean"] < 2.5 * chance
+
+
+def test_destroyed_class_link_falls_to_chance():
+    chance = 3 / N_PLANT
+    res = _run(*planted_w(0.05, link=False))
+    probe = res["summary"]["probe"]["accuracy@3"]
+    assert probe["ci"][0] <= chance <= probe["ci"][1], probe
+    # and the paired test then finds no advantage over the permuted control
+    assert res["paired_tests"]["permuted_text"]["accuracy@3"]["p_value"] > 0.05
+
+
+def test_permuted_control_stays_within_its_interval_of_chance_and_the_probe_beats_it():
+    chance = 3 / N_PLANT
+    res = _run(*planted_w(0.3))
+    perm = res["summary"]["permuted_text"]
+    for key in ("accuracy@3", "accuracy@3_class_mean"):
+        assert perm[key]["ci"][0] <= chance <= perm[key]["ci"][1], (key, perm[key])
+    assert perm["mrr"]["ci"][0] <= metrics.mrr_chance(N_PLANT)["mrr"] <= perm["mrr"]["ci"][1]
+    test = res["paired_tests"]["permuted_text"]["accuracy@3"]
+    assert test["p_sign_flip"] == pytest.approx(1 / 32)  # all 5 runs favour the probe: the exact minimum
+    assert test["p_t_test"] < 1e-3 and test["mean_difference"] > 0.5
+    low, high = res["summary"]["probe"]["accuracy@3"]["ci"]
+    assert low <= res["summary"]["probe"]["accuracy@3"]["mean"] <= high and low > 0.8
+
+
+def test_procrustes_recovers_a_planted_rotation_and_not_a_broken_link():
+    rng = np.random.default_rng(3)
+    text = rng.normal(size=(40, 10))
+    q = np.linalg.qr(rng.normal(size=(24, 10)))[0]  # orthonormal columns: a rotation into 24-d
+    y = np.repeat(np.arange(40), 3)
+    clips = text[y] @ q.T + 0.05 * rng.normal(size=(len(y), 24))
+    split = class_split(40, 0.7, 0)
+    test_rows = np.flatnonzero(np.isin(y, split.test))
+    for reduce in ("pca", "zero_pad"):
+        fit = fit_procrustes(text, clips, y, split.train, test_rows, ProcrustesConfig(reduce=reduce), standardize=False)
+        acc = metrics.accuracy_at_k(fit.similarity(), y[test_rows], [3])["accuracy@3"]
+        assert acc > 0.95, (reduce, acc)
+    fit = fit_procrustes(permuted(text, 0), clips, y, split.train, test_rows, ProcrustesConfig(), standardize=False)
+    assert metrics.accuracy_at_k(fit.similarity(), y[test_rows], [3])["accuracy@3"] < 0.3
+    assert fit.dim == min(10, 24, len(split.train) - 1)
+    res = _run(text, clips, y, runs=2, procrustes_cfg=ProcrustesConfig())
+    assert res["summary"]["procrustes"]["accuracy@3"]["mean"] > 0.95
+    assert "procrustes" in res["paired_tests"]
+
+
+def test_class_mean_and_per_class_scores_by_hand():
+    # 3 clips of concept 0 (ranks 1, 1, 4) and 1 clip of concept 2 (rank 4): 4 concepts.
+    sim = np.array([[0.9, 0.1, 0.0, 0.0], [0.8, 0.1, 0.0, 0.0], [0.0, 0.1, 0.2, 0.3], [0.5, 0.6, 0.1, 0.7]])
+    target = np.array([0, 0, 0, 2])
+    rec, sample = score_similarity(sim, target, METRICS)
+    assert rec["scores"]["accuracy@1"] == pytest.approx(2 / 4)  # over clips
+    assert rec["scores"]["accuracy@1_class_mean"] == pytest.approx((2 / 3 + 0) / 2)  # over classes
+    assert rec["scores"]["mrr_class_mean"] == pytest.approx(((1 + 1 + 0.25) / 3 + 0.25) / 2)
+    assert rec["per_class"][0] == {"n_instances": 3, "accuracy@1": pytest.approx(2 / 3), "accuracy@3": pytest.approx(2 / 3),
+                                   "accuracy@5": 1.0, "mrr": pytest.approx(0.75)}
+    assert rec["per_class"][2]["accuracy@5"] == 1.0 and rec["per_class"][2]["accuracy@3"] == 0.0
+    # a metric without a per-instance form gets its class mean by being called per class
+    plain = [Metric(lambda s, t: metrics.accuracy_at_k(s, t, [1]))]
+    rec2, _ = score_similarity(sim, target, plain)
+    assert rec2["scores"]["accuracy@1_class_mean"] == pytest.approx(rec["scores"]["accuracy@1_class_mean"])
+
+
+def test_sign_flip_and_paired_tests():
+    assert sign_flip_p(np.array([0.1, 0.2, 0.3, 0.1, 0.2])) == pytest.approx(1 / 32)
+    assert sign_flip_p(np.array([0.1, -0.1])) == pytest.approx(3 / 4)  # flips giving mean >= 0: ++, +-, -+
+    t = paired_tests([0.5, 0.6, 0.55], [0.1, 0.1, 0.2], "t_test")
+    assert t["p_value"] == t["p_t_test"] and t["p_t_test"] < 0.01 and t["mean_difference"] == pytest.approx(0.4166666)
+
+
+def test_determinism_same_seed_and_probe_chunking():
+    text, clips, y = planted_w(0.5)
+    a = _run(text, clips, y, runs=2)
+    b = _run(text, clips, y, runs=2)
+    assert a["summary"] == b["summary"] and a["paired_tests"] == b["paired_tests"]
+    chunked = dataclasses.replace(FAST, chunk_size=7)
+    c = run_protocol({"probe": text}, clips, y, train_fraction=0.7, num_runs=2, seed=0, probe_cfg=chunked,
+                     metric_fns=METRICS, permuted_control=True)
+    for variant in ("probe", "permuted_text"):
+        for r_a, r_c in zip(a["runs"], c["runs"]):
+            assert abs(r_a[variant]["final_loss"] - r_c[variant]["final_loss"]) < 1e-5
+            for k, v in r_a[variant]["scores"].items():
+                assert abs(v - r_c[variant]["scores"][k]) < 1e-5, (variant, k)

@@ -5,15 +5,19 @@ Two linear heads map text and perception embeddings into a shared space; the los
 with s the cosine similarity. Choices the paper leaves open, and ours:
 - a(c) is each training INSTANCE (clip) of concept c, and the loss is averaged over instances, so the
   learning rate does not depend on how many clips there are;
-- N(c) is every training concept, c included (the softmax form of the loss);
+- N(c) is every training concept, c included (the softmax form of the loss); `negatives: in_batch`
+  restricts it to the concepts present in a minibatch;
+- a full-batch step may be computed in chunks (`chunk_size`) with the gradient accumulated, so memory
+  can be bounded without changing the numbers;
 - inputs are standardised with the training instances' / training concepts' mean and std
   (probe.standardize), because backbones differ by orders of magnitude in scale.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -52,6 +56,22 @@ def _optimizer(name: str, params, lr: float, wd: float):
     raise GroundingEvalError(f"probe.optimizer {name!r}: valid optimizers are adam, adamw, sgd")
 
 
+@contextlib.contextmanager
+def _threads_for(flops_per_step: float) -> Iterator[None]:
+    """One intra-op thread for small problems: their per-op work is too short to share, and on a busy
+    machine extra threads spin and wait (a 20x slowdown measured on 2 shared cores). Large problems keep
+    torch's setting."""
+    before = torch.get_num_threads()
+    small = flops_per_step < 5e7
+    if small and before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small and before != 1:
+            torch.set_num_threads(before)
+
+
 def fit_probe(
     text: np.ndarray,
     instances: np.ndarray,
@@ -66,6 +86,13 @@ def fit_probe(
     `text` is (n_concepts, dt), `instances` (n_instances, da), `instance_concept` the concept index of
     each instance. Deterministic for a given seed on CPU.
     """
+    n_fit = int(np.isin(instance_concept, train_concepts).sum())
+    flops = 6.0 * cfg.projection_dim * (n_fit * np.shape(instances)[1] + len(train_concepts) * np.shape(text)[1])
+    with _threads_for(flops):
+        return _fit_probe(text, instances, instance_concept, train_concepts, score_instances, cfg, seed)
+
+
+def _fit_probe(text, instances, instance_concept, train_concepts, score_instances, cfg, seed) -> ProbeFit:
     gen = torch.Generator().manual_seed(int(seed))
     train_concepts = np.asarray(sorted(train_concepts))
     train_rows = np.flatnonzero(np.isin(instance_concept, train_concepts))
@@ -102,27 +129,60 @@ def fit_probe(
         params.append(log_tau)
     opt = _optimizer(cfg.optimizer, params, float(cfg.learning_rate), float(cfg.weight_decay))
 
-    fit_idx = torch.from_numpy(fit_concepts)  # the candidates N(c) while training
+    # Everything the loop reuses is gathered once: the fitting rows' inputs and their class positions.
+    fit_idx = torch.from_numpy(fit_concepts)  # the candidates N(c) while training (all_train)
+    a_fit = a[torch.from_numpy(fit_rows)].contiguous()
+    pos_in_fit = torch.full((len(text),), -1, dtype=torch.long)
+    pos_in_fit[fit_idx] = torch.arange(len(fit_idx))
+    y_fit = pos_in_fit[y[torch.from_numpy(fit_rows)]]
+
+    def logits(a_rows: torch.Tensor, tz: torch.Tensor) -> torch.Tensor:
+        return F.normalize(inst_head(a_rows), dim=1) @ tz.T / log_tau.exp()
 
     def loss_on(rows: np.ndarray, candidates: torch.Tensor) -> torch.Tensor:
         tz = F.normalize(text_head(t[candidates]), dim=1)
-        az = F.normalize(inst_head(a[rows]), dim=1)
-        logits = az @ tz.T / log_tau.exp()
         cmap = torch.full((len(text),), -1, dtype=torch.long)
         cmap[candidates] = torch.arange(len(candidates))
-        return F.cross_entropy(logits, cmap[y[rows]])
+        return F.cross_entropy(logits(a[rows], tz), cmap[y[rows]])
 
+    def full_batch_step() -> float:
+        """One step on the gradient of the mean loss over ALL fitting rows, accumulated chunk by chunk."""
+        n = len(fit_rows)
+        chunk = int(getattr(cfg, "chunk_size", None) or n)
+        opt.zero_grad()
+        tz = F.normalize(text_head(t[fit_idx]), dim=1)
+        if chunk >= n:
+            loss = F.cross_entropy(logits(a_fit, tz), y_fit)
+            loss.backward()
+            return float(loss.detach())
+        # Chunked: the text side is shared by every chunk, so its graph is kept until the last one.
+        total = 0.0
+        for start in range(0, n, chunk):
+            part = F.cross_entropy(logits(a_fit[start : start + chunk], tz), y_fit[start : start + chunk],
+                                   reduction="sum") / n
+            part.backward(retain_graph=start + chunk < n)
+            total += float(part.detach())
+        return total
+
+    in_batch = getattr(cfg, "negatives", "all_train") == "in_batch"
     batch = cfg.batch_size or len(fit_rows)
     best_state, best_val, bad, epochs_run, last = None, np.inf, 0, 0, float("nan")
     all_train = torch.from_numpy(train_concepts)
     for epoch in range(int(cfg.epochs)):
-        order = fit_rows[torch.randperm(len(fit_rows), generator=gen).numpy()] if batch < len(fit_rows) else fit_rows
-        for start in range(0, len(order), batch):
-            opt.zero_grad()
-            loss = loss_on(order[start : start + batch], fit_idx)
-            loss.backward()
+        if batch >= len(fit_rows):
+            last = full_batch_step()
             opt.step()
-            last = float(loss.detach())
+        else:
+            order = fit_rows[torch.randperm(len(fit_rows), generator=gen).numpy()]
+            for start in range(0, len(order), batch):
+                rows = order[start : start + batch]
+                # in_batch: N(c) is the classes present in this batch (CLIP-style); else every fitting class.
+                cands = torch.from_numpy(np.unique(instance_concept[rows])) if in_batch else fit_idx
+                opt.zero_grad()
+                loss = loss_on(rows, cands)
+                loss.backward()
+                opt.step()
+                last = float(loss.detach())
         epochs_run = epoch + 1
         if len(val_rows):
             # Early stopping on held-out TRAINING concepts only: test concepts are never looked at.

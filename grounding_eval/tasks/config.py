@@ -27,6 +27,8 @@ __all__ = [
     "DatasetConfig",
     "EncoderConfig",
     "SplitConfig",
+    "ProcrustesConfig",
+    "StatisticsConfig",
     "ProbeConfig",
     "TaskConfig",
     "load_task_file",
@@ -36,6 +38,10 @@ __all__ = [
 
 _TASK_NAME = re.compile(r"[a-z0-9_]+")
 _OPTIMIZERS = ("adam", "adamw", "sgd")
+_NEGATIVES = ("all_train", "in_batch")
+_PROCRUSTES_REDUCE = ("pca", "zero_pad")
+_BOOTSTRAP_UNITS = ("runs", "runs_and_clips")
+_PAIRED_TESTS = ("sign_flip", "t_test")
 _SPLIT_UNITS = ("concept",)
 _YAML12_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
@@ -116,6 +122,43 @@ class ProbeConfig:
     # z-score each input feature with the fitting rows' mean and std; backbones differ by orders of
     # magnitude in scale, and without it the learning rate would have to be tuned per backbone
     standardize: bool = True
+    # N(c), the classes each clip is contrasted with: "all_train" = every training class (the softmax
+    # over the whole training vocabulary, the closest reading of the paper's sum over c'); "in_batch" =
+    # only the classes present in the current batch (CLIP-style; differs only when batch_size is set)
+    negatives: str = field(default="all_train", metadata=_check(lambda x: x in _NEGATIVES, "one of: all_train, in_batch"))
+    # rows per forward/backward chunk of a FULL-batch step (memory only: the gradient is accumulated, so
+    # the numbers do not change beyond float rounding); null = all rows at once
+    chunk_size: int | None = field(default=None, metadata=_check(lambda x: x >= 1, "null (all rows) or an integer >= 1"))
+
+
+@dataclass(frozen=True)
+class ProcrustesConfig:
+    """The closed-form baseline: an orthogonal map between class-mean text and perception embeddings."""
+
+    # how both sides reach a common dimension before the orthogonal map: "pca" fits a PCA per side on the
+    # training classes; "zero_pad" pads the smaller side with zeros (keeps every direction, but an
+    # orthogonal map between spaces of very different size is then mostly unconstrained)
+    reduce: str = field(default="pca", metadata=_check(lambda x: x in _PROCRUSTES_REDUCE, "one of: pca, zero_pad"))
+    # common dimension for "pca"; null = min(d_text, d_perception, n_train_classes - 1), the largest
+    # dimension the centred training class means can fill on both sides
+    dim: int | None = field(default=None, metadata=_check(lambda x: x >= 1, "null (automatic) or an integer >= 1"))
+
+
+@dataclass(frozen=True)
+class StatisticsConfig:
+    """Uncertainty beyond the mean and standard error over runs."""
+
+    # bootstrap resamples; 2000 keeps the 2.5/97.5 percentiles stable to about 0.1 point
+    bootstrap_resamples: int = field(default=2000, metadata=_check(lambda x: x >= 100, "an integer >= 100"))
+    # what is resampled: "runs_and_clips" = runs with replacement, then the test clips within each
+    # chosen run (both the split and the clip sample vary); "runs" = runs only (any metric)
+    bootstrap_unit: str = field(default="runs_and_clips", metadata=_check(lambda x: x in _BOOTSTRAP_UNITS, "one of: runs, runs_and_clips"))
+    # two-sided confidence level of the interval
+    confidence: float = field(default=0.95, metadata=_check(lambda x: 0 < x < 1, "a number strictly between 0 and 1"))
+    # the paired test of the probe against each control over the same splits, one-sided (probe better):
+    # "sign_flip" = exact permutation test on the per-run differences (no normality assumption);
+    # "t_test" = paired t-test. Both are always reported; this one is the headline p-value
+    paired_test: str = field(default="sign_flip", metadata=_check(lambda x: x in _PAIRED_TESTS, "one of: sign_flip, t_test"))
 
 
 @dataclass(frozen=True, kw_only=True)  # kw_only: required fields can follow defaulted ones in schema order
@@ -150,6 +193,10 @@ class TaskConfig:
     main_metric: str = field(default="accuracy@3", metadata=_check(bool, "a non-empty metric key such as accuracy@3"))
     # control conditions run alongside; permuted_text shows what a probe gets from structure alone
     controls: list[str] = field(default_factory=lambda: ["permuted_text"])
+    # the closed-form Procrustes baseline (runs when "procrustes" is among the controls)
+    procrustes: ProcrustesConfig = field(default_factory=ProcrustesConfig)
+    # bootstrap interval and paired test
+    statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
     # repeats with different splits/seeds; 5 gives a usable spread without long runs
     num_runs: int = field(default=5, metadata=_check(lambda x: x >= 1, "an integer >= 1"))
     # base seed; runs use seed, seed+1, ...; 0 so a bare run is reproducible
