@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "check-backbone": "grounding_eval.check_backbone:cmd",
     "leaderboard": "grounding_eval.leaderboard.cli:cmd_leaderboard",
     "compare": "grounding_eval.compare:cmd_compare",
+    "grid": "grounding_eval.grid:cmd_grid",
 }
 
 

@@ -8,6 +8,7 @@ planted structure and fast to rerun on cached embeddings.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -153,6 +154,7 @@ def run_protocol(
     Returns per-run records, per-variant statistics, paired tests and pooled per-class scores.
     """
     metrics = _as_metrics(metric_fns)
+    timing = {"probe_fits": 0.0, "procrustes": 0.0, "statistics": 0.0}
     n_concepts = len(next(iter(text_variants.values())))
     runs: list[dict[str, Any]] = []
     samples: dict[str, list[RunSample]] = {}
@@ -164,21 +166,27 @@ def run_protocol(
         if permuted_control:
             variants["permuted_text"] = permuted(text_variants["probe"], run_seed)
         for name, text in variants.items():
+            t0 = time.perf_counter()
             record[name], sample = _score(text, instances, instance_concept, split, probe_cfg, metrics, run_seed)
+            timing["probe_fits"] += time.perf_counter() - t0
             samples.setdefault(name, []).append(sample)
             if on_step:
                 on_step()
         if procrustes_cfg is not None:
+            t0 = time.perf_counter()
             record["procrustes"], sample = _score_procrustes(text_variants["probe"], instances, instance_concept,
                                                              split, probe_cfg, procrustes_cfg, metrics)
             samples.setdefault("procrustes", []).append(sample)
+            timing["procrustes"] += time.perf_counter() - t0
         runs.append(record)
 
     summary: dict[str, dict[str, Any]] = {}
     for name, runs_of in samples.items():
         summary[name] = {k: mean_stderr([s.scores[k] for s in runs_of]) for k in runs_of[0].scores}
-    out: dict[str, Any] = {"runs": runs, "summary": summary, "per_class": pooled_per_class(runs, list(samples))}
+    out: dict[str, Any] = {"runs": runs, "summary": summary, "per_class": pooled_per_class(runs, list(samples)),
+                           "timing_seconds": timing}
     if stats_cfg is not None:
+        t0 = time.perf_counter()
         cis = bootstrap_ci(samples, resamples=stats_cfg.bootstrap_resamples, confidence=stats_cfg.confidence,
                            unit=stats_cfg.bootstrap_unit, seed=seed)
         for name, by_metric in cis.items():
@@ -193,6 +201,7 @@ def run_protocol(
                    for k in runs_of[0].scores}
             for name, runs_of in samples.items() if name != "probe"
         }
+        timing["statistics"] = time.perf_counter() - t0
     return out
 
 

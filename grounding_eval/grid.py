@@ -1,0 +1,228 @@
+"""`grounding-eval grid paper`: the published grid of models x audio backbones in one command, and a table
+of our numbers beside the published ones.
+
+A grid is a YAML file (`grounding_eval/paper/ngo_kim_2024.yaml` is `paper`): a task, a metric, labelled
+models (what `--model` takes) and backbones (what `--audio-backbone` takes), and optionally the published
+numbers as [mean, standard error, permuted-control mean] per cell. Every cell runs on its own: a cell
+whose model or backbone cannot load (no network, no weights, no plugin) is reported with its one-line
+reason and the grid goes on; the table shows whatever ran. Results: one results JSON per cell under
+OUTPUT/cells/, and OUTPUT/grid_<date>.json + .md with the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from grounding_eval.errors import GroundingEvalError
+
+BUILTIN_GRIDS = {"paper": "ngo_kim_2024.yaml"}
+
+
+@dataclass
+class Grid:
+    name: str
+    source: str
+    task: str
+    metric: str
+    chance: float | None
+    models: dict[str, str]
+    backbones: dict[str, str]
+    published: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+
+def load_grid(spec: str) -> Grid:
+    """A built-in grid name (`paper`) or a path to a grid YAML file."""
+    if spec in BUILTIN_GRIDS:
+        text = resources.files("grounding_eval").joinpath("paper", BUILTIN_GRIDS[spec]).read_text(encoding="utf-8")
+        shown = f"grid {spec!r}"
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise GroundingEvalError(f"grid {spec!r}: not a built-in grid ({', '.join(BUILTIN_GRIDS)}) nor a YAML file")
+        text, shown = path.read_text(encoding="utf-8"), str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise GroundingEvalError(f"{shown}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise GroundingEvalError(f"{shown}: a grid file is a mapping with task, metric, models, backbones")
+    for key in ("task", "models", "backbones"):
+        if key not in data:
+            raise GroundingEvalError(f"{shown}: missing field {key!r} (task: a task name; models/backbones: label -> name)")
+    for key in ("models", "backbones"):
+        if not isinstance(data[key], dict) or not data[key]:
+            raise GroundingEvalError(f"{shown}: field {key!r} must be a non-empty mapping of label -> name")
+    unknown = set(data) - {"name", "source", "task", "metric", "chance", "models", "backbones", "published"}
+    if unknown:
+        raise GroundingEvalError(f"{shown}: unknown field {sorted(unknown)[0]!r}; valid: name, source, task, metric, "
+                                 "chance, models, backbones, published")
+    return Grid(name=str(data.get("name", spec)), source=str(data.get("source", "")), task=str(data["task"]),
+                metric=str(data.get("metric", "accuracy@3")), chance=data.get("chance"),
+                models={str(k): str(v) for k, v in data["models"].items()},
+                backbones={str(k): str(v) for k, v in data["backbones"].items()},
+                published=data.get("published") or {})
+
+
+def _pick(labels: dict[str, str], wanted: str | None, what: str) -> dict[str, str]:
+    if not wanted:
+        return labels
+    out = {}
+    for w in (x.strip() for x in wanted.split(",") if x.strip()):
+        hit = [k for k in labels if k.lower() == w.lower() or labels[k] == w]
+        if not hit:
+            raise GroundingEvalError(f"--{what}: {w!r} is not in the grid; valid: {', '.join(labels)}")
+        out[hit[0]] = labels[hit[0]]
+    return out
+
+
+def run_grid(grid: Grid, *, models: dict[str, str], backbones: dict[str, str], output_dir: Path,
+             console: Console, eval_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Every cell, each in isolation; a failing cell becomes its one-line reason."""
+    from grounding_eval.runner import evaluate
+
+    cells: list[dict[str, Any]] = []
+    for m_label, model in models.items():
+        for b_label, backbone in backbones.items():
+            cell: dict[str, Any] = {"model_label": m_label, "model": model, "backbone_label": b_label, "backbone": backbone}
+            console.print(f"[bold]{m_label}[/] x [bold]{b_label}[/] ({model}, --audio-backbone {backbone}) ...")
+            try:
+                res = evaluate(model, grid.task, audio_backbone=backbone, output_path=str(output_dir / "cells"),
+                               console=console, **eval_kwargs)
+            except GroundingEvalError as exc:
+                cell["error"] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - any loader failure is this cell's, not the grid's
+                cell["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            else:
+                r = res["results"][grid.task]
+                cell["ours"] = r["probe"].get(grid.metric)
+                cell["permuted_text"] = r["controls"].get("permuted_text", {}).get(grid.metric)
+                cell["p_value"] = r.get("paired_tests", {}).get("permuted_text", {}).get(grid.metric, {}).get("p_value")
+                cell["results_file"] = res.get("output_file")
+            if "error" in cell:
+                console.print(f"  [red]failed[/]: {cell['error']}")
+            pub = grid.published.get(m_label, {}).get(b_label)
+            if pub:
+                cell["published"] = {"mean": pub[0], "stderr": pub[1], "permuted_text": pub[2] if len(pub) > 2 else None}
+            cells.append(cell)
+    return {"grid": grid.name, "source": grid.source, "task": grid.task, "metric": grid.metric,
+            "chance_percent": grid.chance, "cells": cells}
+
+
+def _ours(stat: dict[str, Any] | None) -> str:
+    if not stat:
+        return "-"
+    se = stat.get("stderr")
+    return f"{100 * stat['mean']:.1f}" + (f" ± {100 * se:.1f}" if se is not None else "")
+
+
+def grid_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per model; per backbone two columns: ours "mean ± SE / permuted", paper "mean (SEM) / permuted"."""
+    cells = summary["cells"]
+    models = list(dict.fromkeys(c["model_label"] for c in cells))
+    backbones = list(dict.fromkeys(c["backbone_label"] for c in cells))
+    header = ["LM"]
+    for b in backbones:
+        header += [f"{b} ours / perm", f"{b} paper / perm"]
+    rows = []
+    for m in models:
+        row = [m]
+        for b in backbones:
+            c = next(x for x in cells if x["model_label"] == m and x["backbone_label"] == b)
+            pub = c.get("published")
+            if c.get("error", "").startswith("not run"):
+                ours = "-"
+            elif "error" in c:
+                ours = "failed"
+            else:
+                ours = f"{_ours(c.get('ours'))} / {_ours(c.get('permuted_text'))}"
+            paper = "-"
+            if pub:
+                paper = f"{pub['mean']:.1f} ({pub['stderr']:.1f})"
+                if pub.get("permuted_text") is not None:
+                    paper += f" / {pub['permuted_text']:.1f}"
+            row += [ours, paper]
+        rows.append(row)
+    return header, rows
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    header, rows = grid_rows(summary)
+    lines = [f"# Grid {summary['grid']}: {summary['metric']} (%) on {summary['task']}", "",
+             f"Published: {summary['source']}. Ours: mean ± standard error over runs.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    failed = [c for c in summary["cells"] if "error" in c]
+    if failed:
+        lines += ["", "Cells that did not run:", ""]
+        lines += [f"- {c['model_label']} x {c['backbone_label']}: {c['error']}" for c in failed]
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def cmd_grid(argv: Sequence[str], console: Console) -> int:
+    """grounding-eval grid paper|FILE.yaml [--models ...] [--backbones ...] [--output-path DIR] [...]"""
+    from grounding_eval.cli import _Parser, _positive_int
+    from grounding_eval.results import now_iso
+
+    p = _Parser(prog="grounding-eval grid", description="run a grid of models x audio backbones and table it")
+    p.add_argument("grid", help=f"a built-in grid ({', '.join(BUILTIN_GRIDS)}) or a grid YAML file")
+    p.add_argument("--models", default=None, help="comma-separated labels (or model names) to run; default all")
+    p.add_argument("--backbones", default=None, help="comma-separated labels (or backbone names); default all")
+    p.add_argument("--task", default=None, help="run this task instead of the grid's")
+    p.add_argument("--output-path", default="results/grid", help="folder for the cells' results and the table")
+    p.add_argument("--include-path", action="append", default=[])
+    p.add_argument("--num-runs", type=_positive_int, default=None)
+    p.add_argument("--limit", type=_positive_int, default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--dry-run", action="store_true", help="list the cells and the published numbers, run nothing")
+    args = p.parse_args(argv)
+    grid = load_grid(args.grid)
+    if args.task:
+        grid.task = args.task
+    models = _pick(grid.models, args.models, "models")
+    backbones = _pick(grid.backbones, args.backbones, "backbones")
+    out_dir = Path(args.output_path)
+    if args.dry_run:
+        summary = {"grid": grid.name, "source": grid.source, "task": grid.task, "metric": grid.metric,
+                   "cells": [{"model_label": m, "backbone_label": b, "error": "not run (--dry-run)",
+                              **({"published": dict(zip(("mean", "stderr", "permuted_text"), grid.published[m][b]))}
+                                 if b in grid.published.get(m, {}) else {})}
+                             for m in models for b in backbones]}
+    else:
+        summary = run_grid(grid, models=models, backbones=backbones, output_dir=out_dir, console=console,
+                           eval_kwargs={"include_paths": args.include_path, "num_runs": args.num_runs,
+                                        "limit": args.limit, "device": args.device, "show_progress": False})
+    summary["date"] = now_iso()
+    header, rows = grid_rows(summary)
+    table = Table(title=f"grid {grid.name}: {grid.metric} (%) on {grid.task}",
+                  caption=f"ours: mean ± SE over runs; paper: mean (SEM), {grid.source}")
+    for h in header:
+        table.add_column(h, justify="left" if h == "LM" else "right")
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+    ran = sum(1 for c in summary["cells"] if "error" not in c)
+    if not args.dry_run:
+        stamp = summary["date"].replace(":", "-").replace("+00-00", "Z")
+        _write_atomic(out_dir / f"grid_{stamp}.json", json.dumps(summary, indent=2) + "\n")
+        _write_atomic(out_dir / f"grid_{stamp}.md", markdown(summary))
+        console.print(f"{ran} of {len(summary['cells'])} cells ran; table written to {out_dir / f'grid_{stamp}.md'}")
+    return 0 if ran or args.dry_run else 1

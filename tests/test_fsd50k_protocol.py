@@ -1,0 +1,135 @@
+"""The paper's protocol end to end on a small FSD50K in the official layout (generated audio), the figures,
+determinism under batch-size changes, and the grid command failing per cell while tabulating what ran."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from grounding_eval.cli import main
+from grounding_eval.data.synthetic import leaves, write_fsd50k_layout
+
+
+@pytest.fixture(scope="module")
+def fsd_small(tmp_path_factory):
+    """A small FSD50K (22 leaves) plus a task that includes the shipped fsd50k_audio_probe, made cheap."""
+    root = tmp_path_factory.mktemp("fsd") / "FSD50K"
+    write_fsd50k_layout(root, seconds=0.5)
+    tasks = tmp_path_factory.mktemp("tasks")
+    (tasks / "fsd_small.yaml").write_text(
+        "include: fsd50k_audio_probe.yaml\n"
+        "task: fsd_small_probe\nversion: 1\n"
+        f"dataset:\n  args: {{root: {root}}}\n"
+        "perception_encoder: {name: logmel}\n"
+        "probe: {epochs: 30, projection_dim: 16, learning_rate: 0.003}\n"
+        "statistics: {bootstrap_resamples: 300}\n"
+        "num_runs: 3\n"
+    )
+    return root, tasks
+
+
+def run_cli(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_fsd50k_task_runs_the_full_protocol_and_writes_everything(fsd_small, tiny_bert, tmp_path, capsys):
+    _, tasks = fsd_small
+    out_file = tmp_path / "res.json"
+    code, out, err = run_cli(["--model", tiny_bert, "--task", "fsd_small_probe", "--include-path", str(tasks),
+                              "--output-path", str(out_file), "--plots", "--quiet",
+                              "--controls", "permuted_text,random_init,procrustes"], capsys)
+    assert code == 0, err
+    assert "bootstrap CI" in out and "sign-flip" in out
+    res = json.loads(out_file.read_text())
+    r, t = res["results"]["fsd_small_probe"], res["tasks"]["fsd_small_probe"]
+    assert sorted(t["concepts"]) == sorted(leaves())  # leaf classes only
+    assert set(r["controls"]) == {"permuted_text", "random_init", "procrustes"}
+    for key in ("accuracy@1", "accuracy@3", "accuracy@5", "mrr", "accuracy@3_class_mean", "mrr_class_mean"):
+        for variant in [r["probe"], *r["controls"].values()]:
+            assert {"mean", "stderr", "n", "ci", "ci_level"} <= set(variant[key])
+        assert key in r["chance"]
+    assert r["chance"]["accuracy@3"] == pytest.approx(3 / 22)
+    lo, hi = r["probe"]["accuracy@3"]["ci"]
+    assert lo <= r["probe"]["accuracy@3"]["mean"] <= hi
+    test = r["paired_tests"]["permuted_text"]["accuracy@3"]
+    assert 0 < test["p_value"] <= 1 and test["method"] == "sign_flip" and test["n"] == 3
+    # every split's class lists, disjoint and complete; per-class scores per run and pooled
+    for run in t["runs"]:
+        assert not set(run["train"]) & set(run["test"]) and len(run["train"]) + len(run["test"]) == 22
+        assert set(run["probe"]["per_class"]) == set(run["test"])
+    pooled = t["per_class"]["probe"]
+    assert set(pooled) == set().union(*(run["test"] for run in t["runs"]))
+    assert all(0 <= v["accuracy@3"] <= 1 and v["n_runs"] >= 1 for v in pooled.values())
+    assert set(t["concept_parents"].values()) == {"Animal", "Music", "Vehicle", "Water", "Domestic_sounds_and_home_sounds"}
+    # the figures, next to the results JSON, as real PNGs
+    for suffix in ("alignment", "per_class"):
+        png = tmp_path / f"res_fsd_small_probe_{suffix}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    code, out, _ = run_cli(["validate", str(out_file)], capsys)
+    assert code == 0
+
+
+def test_batch_sizes_change_no_number(fsd_small, tiny_bert, tmp_path):
+    """Encoder batch (text and audio) and probe chunking: the same numbers to 1e-5; same seed, same numbers."""
+    from grounding_eval import evaluate
+
+    _, tasks = fsd_small
+    kw = dict(include_paths=[str(tasks)], show_progress=False, use_cache=False, num_runs=2)
+    a = evaluate(tiny_bert, "fsd_small_probe", batch_size=1, **kw)
+    b = evaluate(tiny_bert, "fsd_small_probe", batch_size=16, **kw)
+    c = evaluate(tiny_bert, "fsd_small_probe", batch_size=16, **kw)
+    assert a["tasks"]["fsd_small_probe"]["runs"][0]["train"] == b["tasks"]["fsd_small_probe"]["runs"][0]["train"]
+    assert b["results"] == c["results"]  # same seed, same numbers, exactly
+    for variant in ("probe", "permuted_text", "procrustes"):
+        for run_a, run_b in zip(a["tasks"]["fsd_small_probe"]["runs"], b["tasks"]["fsd_small_probe"]["runs"]):
+            for k, v in run_a[variant]["scores"].items():
+                assert abs(v - run_b[variant]["scores"][k]) < 1e-5, (variant, k)
+
+
+def test_plots_need_an_output_path(fsd_small, tiny_bert, capsys):
+    _, tasks = fsd_small
+    code, _, err = run_cli(["--model", tiny_bert, "--task", "fsd_small_probe", "--include-path", str(tasks),
+                            "--output-path", "", "--plots"], capsys)
+    assert code == 2 and "--output-path" in err and "Traceback" not in err
+
+
+def test_grid_fails_per_cell_and_tables_what_ran(fsd_small, tiny_bert, tmp_path, capsys):
+    _, tasks = fsd_small
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "name: mini\nsource: test\ntask: fsd_small_probe\nmetric: accuracy@3\n"
+        f"models: {{tiny: '{tiny_bert}', absent: /nonexistent/model-dir}}\n"
+        "backbones: {LogMel: logmel, PaSST: no_such_backbone}\n"
+        "published: {tiny: {LogMel: [10.0, 1.0, 2.0]}}\n"
+    )
+    out_dir = tmp_path / "grid-out"
+    code, out, err = run_cli(["grid", str(grid), "--include-path", str(tasks), "--output-path", str(out_dir),
+                              "--num-runs", "2"], capsys)
+    assert code == 0, err
+    summary = json.loads(next(out_dir.glob("grid_*.json")).read_text())
+    cells = {(c["model_label"], c["backbone_label"]): c for c in summary["cells"]}
+    assert "error" not in cells["tiny", "LogMel"] and cells["tiny", "LogMel"]["ours"]["n"] == 2
+    assert cells["tiny", "LogMel"]["published"] == {"mean": 10.0, "stderr": 1.0, "permuted_text": 2.0}
+    assert "no_such_backbone" in cells["tiny", "PaSST"]["error"]
+    assert "no such directory" in cells["absent", "LogMel"]["error"]
+    table = next(out_dir.glob("grid_*.md")).read_text()
+    assert "| tiny |" in table and "10.0 (1.0) / 2.0" in table and "failed" in table
+    assert Path(cells["tiny", "LogMel"]["results_file"]).is_file()
+
+
+def test_paper_grid_holds_the_published_numbers(capsys):
+    from grounding_eval.grid import load_grid
+
+    g = load_grid("paper")
+    assert len(g.models) == 10 and list(g.backbones) == ["PaSST", "AudioMAE-FT", "AudioMAE", "PANN"]
+    assert g.published["GPT-2 XL"]["PaSST"] == [24.7, 2.9, 1.8] and g.chance == 2.08
+    assert all(set(v) == set(g.backbones) for v in g.published.values()) and set(g.published) == set(g.models)
+    code, out, _ = run_cli(["grid", "paper", "--dry-run", "--models", "BERT"], capsys)
+    assert code == 0 and "15.8 (1.7) / 1.5" in out
+    code, _, err = run_cli(["grid", "paper", "--models", "ELMo"], capsys)
+    assert code == 2 and "valid: BERT" in err
