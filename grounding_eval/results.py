@@ -23,7 +23,17 @@ SCHEMA_VERSION = 1
 _STAT = {
     "type": "object",
     "required": ["mean", "stderr", "n"],
-    "properties": {"mean": {"type": "number"}, "stderr": {"type": ["number", "null"]}, "n": {"type": "integer", "minimum": 1}},
+    "properties": {"mean": {"type": "number"}, "stderr": {"type": ["number", "null"]}, "n": {"type": "integer", "minimum": 1},
+                   # optional: the bootstrap interval [low, high] and its level (see results.<task>.bootstrap)
+                   "ci": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                   "ci_level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}},
+}
+_PAIRED = {  # probe vs a control over the same splits, one-sided (probe higher)
+    "type": "object",
+    "required": ["mean_difference", "n", "p_value", "method"],
+    "properties": {"mean_difference": {"type": "number"}, "n": {"type": "integer"},
+                   "p_value": {"type": ["number", "null"]}, "p_sign_flip": {"type": "number"},
+                   "p_t_test": {"type": ["number", "null"]}, "method": {"enum": ["sign_flip", "t_test"]}},
 }
 _SCORES = {"type": "object", "additionalProperties": _STAT}
 _RUN_VARIANT = {
@@ -50,6 +60,9 @@ RESULTS_SCHEMA: dict[str, Any] = {
                     "probe": _SCORES,  # the probe on the model's text embeddings
                     "controls": {"type": "object", "additionalProperties": _SCORES},  # permuted_text, random_init
                     "chance": {"type": "object", "additionalProperties": {"type": "number"}},
+                    # control -> metric -> paired test (optional, compatible extension of version 1)
+                    "paired_tests": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": _PAIRED}},
+                    "bootstrap": {"type": "object"},
                 },
             },
         },
@@ -80,6 +93,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
                             "properties": {"probe": _RUN_VARIANT, "permuted_text": _RUN_VARIANT, "random_init": _RUN_VARIANT},
                         },
                     },
+                    # variant -> concept -> {n_runs, n_instances, metric: value} pooled over test runs (optional)
+                    "per_class": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {
+                        "type": "object", "required": ["n_instances"]}}},
+                    "concept_parents": {"type": "object"},
                     "cache": {"type": "object"},
                     "timing_seconds": {"type": "object"},
                 },

