@@ -32,16 +32,34 @@ class RunSample:
 CLASS_MEAN = "_class_mean"
 
 
-def _class_mean_matrix(counts: np.ndarray, classes: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per replicate: the mean over classes of the class-mean of `values`, clips weighted by `counts`."""
-    uniq, inv = np.unique(classes, return_inverse=True)
-    onehot = np.zeros((len(classes), len(uniq)))
-    onehot[np.arange(len(classes)), inv] = 1.0
-    n_per_class = counts @ onehot  # (B, C)
-    sums = counts @ (onehot * values[:, None])
-    present = n_per_class > 0
-    means = np.where(present, sums / np.maximum(n_per_class, 1), 0.0)
-    return means.sum(1) / np.maximum(present.sum(1), 1)
+@dataclass
+class _ClipDraws:
+    """One run's clip resamples: counts (B, n) of each clip per replicate, and per-class totals."""
+
+    counts: np.ndarray
+    onehot: np.ndarray  # (n, C) test clip -> its class
+    n_per_class: np.ndarray  # (B, C)
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, classes: np.ndarray, resamples: int) -> "_ClipDraws":
+        n = len(classes)
+        idx = rng.integers(0, n, size=(resamples, n))
+        counts = np.bincount((idx + n * np.arange(resamples)[:, None]).ravel(), minlength=resamples * n)
+        counts = counts.reshape(resamples, n).astype(np.float64)
+        _, inv = np.unique(classes, return_inverse=True)
+        onehot = np.zeros((n, int(inv.max()) + 1))
+        onehot[np.arange(n), inv] = 1.0
+        return cls(counts, onehot, counts @ onehot)
+
+    def clip_mean(self, values: np.ndarray) -> np.ndarray:
+        return (self.counts @ values) / len(values)
+
+    def class_mean(self, values: np.ndarray) -> np.ndarray:
+        """Per replicate: the mean over the classes drawn of each class's mean value."""
+        sums = self.counts @ (self.onehot * values[:, None])
+        present = self.n_per_class > 0
+        means = np.where(present, sums / np.maximum(self.n_per_class, 1), 0.0)
+        return means.sum(1) / np.maximum(present.sum(1), 1)
 
 
 def bootstrap_ci(
@@ -56,16 +74,12 @@ def bootstrap_ci(
     rng = np.random.default_rng([seed, 0xB0075])
     n_runs = len(next(iter(samples.values())))
     run_draws = rng.integers(0, n_runs, size=(resamples, n_runs))
-    # counts[r] (B, n_clips_r): how often each test clip of run r is drawn in each replicate.
-    counts: list[np.ndarray | None] = []
+    # draws[r]: how often each test clip of run r is drawn in each replicate (shared by every variant).
+    draws: list[_ClipDraws | None] = []
     for r in range(n_runs):
-        n = len(next(iter(samples.values()))[r].classes)
-        if unit != "runs_and_clips" or n == 0:
-            counts.append(None)
-            continue
-        idx = rng.integers(0, n, size=(resamples, n))
-        flat = np.bincount((idx + n * np.arange(resamples)[:, None]).ravel(), minlength=resamples * n)
-        counts.append(flat.reshape(resamples, n).astype(np.float64))
+        classes = next(iter(samples.values()))[r].classes
+        use = unit == "runs_and_clips" and len(classes) > 0
+        draws.append(_ClipDraws.draw(rng, classes, resamples) if use else None)
     lo_q, hi_q = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
     out: dict[str, dict[str, list[float]]] = {}
     for variant, runs in samples.items():
@@ -74,13 +88,10 @@ def bootstrap_ci(
             per_run = np.empty((n_runs, resamples))
             for r, s in enumerate(runs):
                 base = metric.removesuffix(CLASS_MEAN)
-                c = counts[r]
-                if c is not None and base in s.per_instance:
+                d = draws[r]
+                if d is not None and base in s.per_instance:
                     vals = s.per_instance[base]
-                    if metric.endswith(CLASS_MEAN):
-                        per_run[r] = _class_mean_matrix(c, s.classes, vals)
-                    else:
-                        per_run[r] = (c @ vals) / len(vals)
+                    per_run[r] = d.class_mean(vals) if metric.endswith(CLASS_MEAN) else d.clip_mean(vals)
                 else:
                     per_run[r] = s.scores[metric]
             stat = per_run[run_draws, np.arange(resamples)[:, None]].mean(1)

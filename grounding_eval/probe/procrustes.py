@@ -59,10 +59,11 @@ def orthogonal_map(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def class_means(instances: np.ndarray, instance_concept: np.ndarray, n_concepts: int) -> np.ndarray:
     """The mean perception vector of each concept (rows of concepts without instances stay zero)."""
-    sums = np.zeros((n_concepts, instances.shape[1]))
-    np.add.at(sums, instance_concept, instances)
-    counts = np.bincount(instance_concept, minlength=n_concepts)
-    return sums / np.maximum(counts, 1)[:, None]
+    # A one-hot matrix product: np.add.at does the same sums about 100x slower on 10,000 x 768.
+    onehot = np.zeros((n_concepts, len(instance_concept)))
+    onehot[instance_concept, np.arange(len(instance_concept))] = 1.0
+    counts = onehot.sum(1)
+    return (onehot @ instances) / np.maximum(counts, 1)[:, None]
 
 
 def fit_procrustes(
