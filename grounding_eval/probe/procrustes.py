@@ -47,6 +47,14 @@ def _standardise(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def _pca_basis(x: np.ndarray, k: int) -> np.ndarray:
     """The top-k principal directions (columns) of the rows of x (already centred)."""
+    if x.shape[0] < x.shape[1]:
+        # Few rows (classes), many columns (a 4096-d LM): the eigenvectors of the small Gram matrix give
+        # the same directions as an SVD of x, several times faster.
+        vals, u = np.linalg.eigh(x @ x.T)
+        order = np.argsort(vals)[::-1][:k]
+        sv = np.sqrt(np.maximum(vals[order], 0.0))
+        keep = sv > 1e-9 * max(sv.max(initial=0.0), 1e-300)
+        return (x.T @ u[:, order[keep]]) / sv[keep]
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     return vt[:k].T
 
@@ -96,6 +104,8 @@ def fit_procrustes(
         k = cfg.dim or min(text.shape[1], inst.shape[1], len(train_concepts) - 1)
         k = min(k, text.shape[1], inst.shape[1], len(train_concepts))
         pt, pa = _pca_basis(t_train, k), _pca_basis(a_train, k)
+        k = min(pt.shape[1], pa.shape[1])  # a side of lower rank than k keeps only its real directions
+        pt, pa = pt[:, :k], pa[:, :k]
         t_all, a_train_r, a_score = t_c @ pt, a_train @ pa, a_c[score_instances] @ pa
         t_train_r = t_train @ pt
     else:  # zero_pad
