@@ -34,6 +34,22 @@ DEFAULT_ALPHA = 0.05
 # and which controls ran besides the probe (each variant trains with its own seeded generator, so the
 # probe's scores do not depend on them; a CI job may skip the controls to save time).
 SAMPLING_KEYS = ("seed", "num_runs", "controls")
+# Config keys that cannot change the probe's scores: how its uncertainty is reported, the Procrustes
+# baseline beside it, and the memory chunking of a full-batch step. Results written before these keys
+# existed stay comparable.
+SCORE_NEUTRAL_KEYS = ("statistics", "procrustes")
+SCORE_NEUTRAL_PROBE_KEYS = ("chunk_size",)
+# Probe keys added later, with the value that reproduces the behaviour from before they existed.
+PROBE_KEY_DEFAULTS = {"negatives": "all_train"}
+
+
+def _scored_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a task config that can change the probe's scores, older configs filled in."""
+    out = {k: v for k, v in config.items() if k not in SAMPLING_KEYS + SCORE_NEUTRAL_KEYS + ("perception_encoder",)}
+    if isinstance(out.get("probe"), dict):
+        probe = {**PROBE_KEY_DEFAULTS, **out["probe"]}
+        out["probe"] = {k: v for k, v in probe.items() if k not in SCORE_NEUTRAL_PROBE_KEYS}
+    return out
 
 
 @dataclass
@@ -102,8 +118,7 @@ def setup_differences(old: dict[str, Any], new: dict[str, Any], task: str) -> tu
     blocking, notes = [], []
     if to["version"] != tn["version"]:
         blocking.append(f"{task}: task version {to['version']} (baseline) vs {tn['version']} (new)")
-    co = {k: v for k, v in to["config"].items() if k not in SAMPLING_KEYS + ("perception_encoder",)}
-    cn = {k: v for k, v in tn["config"].items() if k not in SAMPLING_KEYS + ("perception_encoder",)}
+    co, cn = _scored_config(to["config"]), _scored_config(tn["config"])
     where = first_difference(co, cn)
     if where:
         blocking.append(f"{task}: task config differs at {where!r}")

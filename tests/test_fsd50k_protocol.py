@@ -153,3 +153,22 @@ def test_random_init_control_is_the_same_architecture_untrained():
     texts = ["the sound of dog bark", "the sound of piano"]
     assert not np.allclose(enc.embed(texts), rnd.embed(texts))
     assert np.array_equal(rnd.embed(texts), enc.untrained_copy().embed(texts))  # seeded: the same every time
+
+
+def test_results_from_before_the_new_options_stay_comparable():
+    """statistics / procrustes / chunk_size cannot move the probe's scores; negatives defaults to the old way."""
+    from grounding_eval.compare import setup_differences
+    from grounding_eval.tasks.config import TaskConfig, DatasetConfig
+
+    new_cfg = TaskConfig(task="t", version=1, dataset=DatasetConfig(name="d")).to_dict()
+    old_cfg = {k: v for k, v in new_cfg.items() if k not in ("statistics", "procrustes")}
+    old_cfg["probe"] = {k: v for k, v in new_cfg["probe"].items() if k not in ("negatives", "chunk_size")}
+
+    def res(cfg):
+        task = {"version": 1, "config": cfg, "perception_encoder": {"name": "b", "identity": {}},
+                "dataset": {"name": "d", "fingerprint": "f"}, "concepts": ["a"], "seeds": [0]}
+        return {"tasks": {"t": task}}
+
+    assert setup_differences(res(old_cfg), res(new_cfg), "t")[0] == []
+    in_batch = {**new_cfg, "probe": {**new_cfg["probe"], "negatives": "in_batch"}}
+    assert "probe.negatives" in " ".join(setup_differences(res(old_cfg), res(in_batch), "t")[0])
