@@ -91,9 +91,10 @@ def test_other_backbone_task_version_or_dataset_is_named_and_exits_2(real, tmp_p
     code, out, _ = run_compare(tmp_path, str(LOGMEL), real, "--allow-mismatch", capsys=capsys)
     assert code in (0, 1) and "not comparable" in out
     bumped = copy.deepcopy(real)
-    bumped["tasks"][TASK]["version"] = 2
+    v = real["tasks"][TASK]["version"]
+    bumped["tasks"][TASK]["version"] = v + 1
     code, out, _ = run_compare(tmp_path, bumped, real, capsys=capsys)
-    assert code == 2 and "task version 1 (baseline) vs 2 (new)" in out
+    assert code == 2 and f"task version {v} (baseline) vs {v + 1} (new)" in out
     other = copy.deepcopy(real)
     other["tasks"][TASK]["config"]["probe"]["epochs"] = 10
     code, out, _ = run_compare(tmp_path, other, real, capsys=capsys)

@@ -256,7 +256,7 @@ def test_every_shipped_yaml_loads():
         assert cfg.content_hash()
     default = load_task_file(REPO_TASKS / "distro_sounds_audio_probe.yaml")
     assert (default.version, default.dataset.name, default.perception_encoder.name, default.num_runs) == (
-        1, "distro_sounds", "aisfx", 5)
+        2, "distro_sounds", "aisfx", 5)
 
 
 def test_builtin_dir_found_and_bases_not_listed():
