@@ -24,6 +24,7 @@ from grounding_eval.encoders import PerceptionEncoder, TextEncoder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.protocol import CLASS_MEAN, Metric, run_protocol
 from grounding_eval.results import SCHEMA_VERSION, environment, now_iso, write_results
+from grounding_eval.parallel import data_parallel
 from grounding_eval.reference import clap_pair, zero_shot
 from grounding_eval.text.parallel import current_world
 
@@ -110,10 +111,8 @@ def _per_concept(vectors: np.ndarray, n_templates: int, n_concepts: int) -> np.n
 def _perception_embeddings(encoder: PerceptionEncoder, instances: list[Instance], cache: EmbeddingCache, rep: _Reporter):
     keys = [inst.content_hash for inst in instances]
     with rep.bar(f"{encoder.modality}: {encoder.name}", len(instances)) as advance:
-        # Audio backbones stream batches (decoding runs ahead in workers) and split them across
-        # data-parallel processes under `accelerate launch`.
-        from grounding_eval.audio.pipeline import data_parallel
-
+        # Encoders that stream batches (`embed_batches`, e.g. audio decoding ahead in workers) have them
+        # split across data-parallel processes under `accelerate launch`.
         rank, world, _ = data_parallel()
         vecs, stats = cache.embed(encoder.cache_key(), {"kind": "perception", "name": encoder.name, **encoder.identity()},
                                   keys, instances, encoder.embed, encoder.batch_size, advance,

@@ -17,6 +17,7 @@ import numpy as np
 
 from grounding_eval.audio.io import load_audio
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.parallel import data_parallel  # noqa: F401  (re-exported: used here and by backbones)
 
 DTYPES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
 POOLINGS: tuple[str, ...] = ("mean", "max", "mean+max")
@@ -121,17 +122,6 @@ def torch_dtype(name: str) -> Any:
     import torch
 
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-
-
-def data_parallel() -> tuple[int, int, int]:
-    """(rank, world size, local rank) of this process under `accelerate launch` / torchrun, else (0, 1, 0)."""
-    def _int(name: str, default: int) -> int:
-        try:
-            return int(os.environ.get(name, default))
-        except ValueError:
-            return default
-
-    return _int("RANK", 0), max(1, _int("WORLD_SIZE", 1)), _int("LOCAL_RANK", 0)
 
 
 def rank_device(device: str) -> str:
