@@ -11,29 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from grounding_eval.atomic import atomic_write
 from grounding_eval.encoders import ProgressCallback
-
-
-def _atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class EmbeddingNamespace:
@@ -73,10 +58,10 @@ class EmbeddingNamespace:
             raise ValueError(f"{len(keys)} keys for {len(vectors)} vectors")
         if not (self.dir / "meta.json").exists():
             blob = json.dumps(self.meta, indent=2, sort_keys=True, default=str).encode()
-            _atomic_write_bytes(self.dir / "meta.json", lambda f: f.write(blob))
+            atomic_write(self.dir / "meta.json", lambda f: f.write(blob))
         name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
         keys_arr = np.array(list(keys), dtype=np.str_)
-        _atomic_write_bytes(self.dir / f"shard-{name}.npz", lambda f: np.savez(f, keys=keys_arr, vectors=vectors))
+        atomic_write(self.dir / f"shard-{name}.npz", lambda f: np.savez(f, keys=keys_arr, vectors=vectors))
         index = self._load_index()
         for k, v in zip(keys, vectors):
             index[k] = v

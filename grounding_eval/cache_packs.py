@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import tarfile
-import tempfile
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from rich.console import Console
 
 from grounding_eval import paths
+from grounding_eval.atomic import atomic_write
 from grounding_eval.cache import EmbeddingCache
 from grounding_eval.errors import GroundingEvalError
 
@@ -87,22 +85,16 @@ def export_pack(pack: str, task: str, backbone: str | None = None, *, backbone_a
     members = {"manifest.json": json.dumps(manifest, indent=2).encode(),
                f"{key}/meta.json": json.dumps(meta, indent=2, sort_keys=True, default=str).encode(),
                f"{key}/vectors.npz": buf.getvalue()}
-    out = Path(pack)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".tar")
-    try:
-        with os.fdopen(fd, "wb") as f, tarfile.open(fileobj=f, mode="w") as tar:
+
+    def write_tar(f) -> None:
+        with tarfile.open(fileobj=f, mode="w") as tar:
             for name, blob in members.items():
                 info = tarfile.TarInfo(name)
                 info.size = len(blob)
                 info.mtime = 0  # same embeddings, same bytes
                 tar.addfile(info, io.BytesIO(blob))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are files to share
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(pack, write_tar)
     return manifest
 
 

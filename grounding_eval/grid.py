@@ -11,10 +11,7 @@ OUTPUT/cells/, and OUTPUT/grid_<date>.json + .md with the table.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,6 +21,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from grounding_eval.atomic import atomic_write_text
 from grounding_eval.errors import GroundingEvalError
 
 BUILTIN_GRIDS = {"paper": "ngo_kim_2024.yaml"}
@@ -169,14 +167,6 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def cmd_grid(argv: Sequence[str], console: Console) -> int:
     """grounding-eval grid paper|FILE.yaml [--models ...] [--backbones ...] [--output-path DIR] [...]"""
     from grounding_eval.cli import _Parser, _positive_int
@@ -222,7 +212,7 @@ def cmd_grid(argv: Sequence[str], console: Console) -> int:
     ran = sum(1 for c in summary["cells"] if "error" not in c)
     if not args.dry_run:
         stamp = summary["date"].replace(":", "-").replace("+00-00", "Z")
-        _write_atomic(out_dir / f"grid_{stamp}.json", json.dumps(summary, indent=2) + "\n")
-        _write_atomic(out_dir / f"grid_{stamp}.md", markdown(summary))
+        atomic_write_text(out_dir / f"grid_{stamp}.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(out_dir / f"grid_{stamp}.md", markdown(summary))
         console.print(f"{ran} of {len(summary['cells'])} cells ran; table written to {out_dir / f'grid_{stamp}.md'}")
     return 0 if ran or args.dry_run else 1

@@ -11,13 +11,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from grounding_eval.atomic import atomic_write
 from grounding_eval.probe.procrustes import class_means, orthogonal_map
 
 _MAX_LEGEND = 12
@@ -34,15 +33,7 @@ def _pyplot():
 
 def _save(fig, path: Path) -> Path:
     """Write through a temporary file and rename, like every other output."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=130, bbox_inches="tight"))
 
 
 def _colours(parents: list[str]) -> dict[str, Any]:

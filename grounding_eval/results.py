@@ -12,10 +12,10 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
 
 SCHEMA_VERSION = 1
@@ -196,15 +196,4 @@ def write_results(data: dict[str, Any], output_path: str) -> Path:
     if out.suffix != ".json":
         stamp = data["date"].replace(":", "-").replace("+00-00", "Z")
         out = out / safe_name(data["model"]["name"]) / f"results_{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return out
+    return atomic_write_json(out, data)

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import html
 import math
-import os
-import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grounding_eval.atomic import atomic_write_text
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.leaderboard import checks
 from grounding_eval.leaderboard.submit import SUBMISSIONS, entry_path, model_revision
@@ -287,19 +286,6 @@ def render_markdown(board: Board) -> str:
     return "\n".join(lines)
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are files to share
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def build(root: str | Path = "leaderboard", include_paths: tuple[str, ...] = ()) -> tuple[Path, Path, Board]:
     """Write root/index.html and root/README.md; returns their paths and the board."""
     root = Path(root)
@@ -308,6 +294,6 @@ def build(root: str | Path = "leaderboard", include_paths: tuple[str, ...] = ())
     board = collect(root, include_paths)
     page, readme = root / "index.html", root / "README.md"
     html_text, md_text = render_html(board), render_markdown(board)  # both rendered before either is written
-    _write_text(page, html_text)
-    _write_text(readme, md_text)
+    atomic_write_text(page, html_text)
+    atomic_write_text(readme, md_text)
     return page, readme, board

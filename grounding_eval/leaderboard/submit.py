@@ -18,12 +18,11 @@ Duplicates (an entry already at that path), the better-or-newer policy:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.leaderboard.checks import check_results_for_leaderboard
 from grounding_eval.results import safe_name, validate_results
@@ -99,21 +98,6 @@ def decide(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str]:
     return "keep", "the stored entry is as recent"
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are files to share
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def plan_submission(res: dict[str, Any], source: str, root: Path, *, force: bool = False,
                     include_paths: tuple[str, ...] = ()) -> list[tuple[Placed, dict[str, Any] | None]]:
     """Check everything and decide every entry's fate before anything is written (all or nothing)."""
@@ -151,5 +135,5 @@ def submit(results_path: str, root: str | Path = "leaderboard", *, force: bool =
     plan = plan_submission(res, results_path, Path(root), force=force, include_paths=include_paths)
     for placed, entry in plan:
         if entry is not None:
-            _write_json(placed.path, entry)
+            atomic_write_json(placed.path, entry)
     return [p for p, _ in plan]
