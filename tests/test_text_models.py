@@ -252,7 +252,9 @@ enc.model.forward = counting
 texts = [f"the sound of thing number {i}" for i in range(7)]
 v = enc.embed(texts)
 np.save(sys.argv[2] + f"-{enc.world.index}.npy", v)
-print(json.dumps({"rank": enc.world.index, "size": enc.world.size, "forwarded": sum(seen)}))
+# One file per rank: two processes printing to one pipe can interleave their lines.
+with open(sys.argv[2] + f"-{enc.world.index}.json", "w") as f:
+    json.dump({"rank": enc.world.index, "size": enc.world.size, "forwarded": sum(seen)}, f)
 """
 
 
@@ -268,11 +270,16 @@ def test_two_real_processes_under_torchrun_split_and_gather(tiny_models, tmp_pat
     if torchrun is None:
         pytest.skip("torchrun is not next to this Python")
     (tmp_path / "dp.py").write_text(DP_SCRIPT)
+    import socket
+
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29517", str(tmp_path / "dp.py"),
+    with socket.socket() as s:  # a free port: a fixed one can be taken on a shared machine
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", str(port), str(tmp_path / "dp.py"),
                            tiny_models["bert"], str(tmp_path / "v")], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    ranks = sorted((json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")), key=lambda r: r["rank"])
+    ranks = sorted((json.loads((tmp_path / f"v-{k}.json").read_text()) for k in range(2)), key=lambda r: r["rank"])
     assert [(r["rank"], r["size"], r["forwarded"]) for r in ranks] == [(0, 2, 4), (1, 2, 3)]
     single = make_hf_encoder(tiny_models["bert"]).embed([f"the sound of thing number {i}" for i in range(7)])
     for k in range(2):
