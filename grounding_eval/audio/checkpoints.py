@@ -8,7 +8,6 @@ from and where to put it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import tempfile
 import urllib.request
@@ -25,11 +24,9 @@ def offline() -> bool:
 @functools.lru_cache(maxsize=16)
 def _sha256(path: str, mtime_ns: int, size: int) -> str:
     # Keyed on mtime and size too, so a replaced checkpoint is hashed again.
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
+    from grounding_eval.data.base import sha256_file as hash_bytes
+
+    return hash_bytes(path)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -11,7 +11,6 @@ The spectrogram is cut into 100-frame blocks (about 2.3 s) with a 50-frame hop; 
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import os
 from importlib import metadata
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from grounding_eval.audio.backbone import BASE_OPTIONS, AudioBackbone, check_options
+from grounding_eval.audio.checkpoints import sha256_file
 from grounding_eval.audio.mel import mel_filterbank, power_spectrogram
 from grounding_eval.errors import GroundingEvalError
 
@@ -75,20 +75,9 @@ def checkpoint_path() -> str:
     return path
 
 
-@functools.lru_cache(maxsize=4)
-def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    # Keyed on mtime and size as well, so a reinstalled checkpoint is hashed again.
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def checkpoint_sha256() -> str:
     path = checkpoint_path()
-    st = os.stat(path)
-    return _sha256(path, st.st_mtime_ns, st.st_size)
+    return sha256_file(path)
 
 
 def aisfx_version() -> str:
