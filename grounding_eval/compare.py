@@ -40,7 +40,7 @@ SAMPLING_KEYS = ("seed", "num_runs", "controls")
 SCORE_NEUTRAL_KEYS = ("statistics", "procrustes")
 SCORE_NEUTRAL_PROBE_KEYS = ("chunk_size",)
 # Probe keys added later, with the value that reproduces the behaviour from before they existed.
-PROBE_KEY_DEFAULTS = {"negatives": "all_train"}
+PROBE_KEY_DEFAULTS = {"negatives": "all_train", "fit_on": "instances"}
 
 
 def _scored_config(config: dict[str, Any]) -> dict[str, Any]:

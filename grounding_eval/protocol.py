@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from grounding_eval.probe.contrastive import fit_probe
+from grounding_eval.probe.contrastive import PreparedRows, fit_probe, prepare_rows
 from grounding_eval.probe.procrustes import fit_procrustes
 from grounding_eval.stats import RunSample, bootstrap_ci, paired_tests
 
@@ -105,9 +105,10 @@ def _as_metrics(fns: list[MetricFn | Metric]) -> list[Metric]:
     return [f if isinstance(f, Metric) else Metric(f) for f in fns]
 
 
-def _score(text, instances, instance_concept, split, probe_cfg, metrics, seed) -> tuple[dict[str, Any], RunSample]:
+def _score(text, instances, instance_concept, split, probe_cfg, metrics, seed,
+           rows: PreparedRows | None = None) -> tuple[dict[str, Any], RunSample]:
     test_rows = np.flatnonzero(np.isin(instance_concept, split.test))
-    fit = fit_probe(text, instances, instance_concept, split.train, test_rows, probe_cfg, seed)
+    fit = fit_probe(text, instances, instance_concept, split.train, test_rows, probe_cfg, seed, rows)
     record, sample = score_similarity(fit.similarity(), instance_concept[test_rows], metrics)
     record.update({"n_test_instances": int(len(test_rows)), "epochs_run": fit.epochs_run,
                    "final_loss": fit.final_loss, "temperature": fit.temperature})
@@ -165,9 +166,14 @@ def run_protocol(
         variants = dict(text_variants)
         if permuted_control:
             variants["permuted_text"] = permuted(text_variants["probe"], run_seed)
+        t0 = time.perf_counter()
+        # The perception side of this split is the same for every text variant: prepared once.
+        rows = prepare_rows(instances, instance_concept, split.train, np.flatnonzero(np.isin(instance_concept, split.test)),
+                            n_concepts, probe_cfg, run_seed)
+        timing["probe_fits"] += time.perf_counter() - t0
         for name, text in variants.items():
             t0 = time.perf_counter()
-            record[name], sample = _score(text, instances, instance_concept, split, probe_cfg, metrics, run_seed)
+            record[name], sample = _score(text, instances, instance_concept, split, probe_cfg, metrics, run_seed, rows)
             timing["probe_fits"] += time.perf_counter() - t0
             samples.setdefault(name, []).append(sample)
             if on_step:

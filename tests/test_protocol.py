@@ -201,3 +201,47 @@ def test_determinism_same_seed_and_probe_chunking():
             assert abs(r_a[variant]["final_loss"] - r_c[variant]["final_loss"]) < 1e-5
             for k, v in r_a[variant]["scores"].items():
                 assert abs(v - r_c[variant]["scores"][k]) < 1e-5, (variant, k)
+
+
+def test_concept_means_with_one_instance_per_concept_is_the_instance_probe():
+    """One clip per concept: its mean is the clip, so both readings of a(c) train on the same rows."""
+    text, clips, y = planted_w(0.5, per=1)
+    by_clip = _run(text, clips, y, runs=2)
+    by_mean = run_protocol({"probe": text}, clips, y, train_fraction=0.7, num_runs=2, seed=0,
+                           probe_cfg=dataclasses.replace(FAST, fit_on="concept_means"), metric_fns=METRICS,
+                           permuted_control=True)
+    for r_a, r_b in zip(by_clip["runs"], by_mean["runs"]):
+        for variant in ("probe", "permuted_text"):
+            assert abs(r_a[variant]["final_loss"] - r_b[variant]["final_loss"]) < 1e-5
+            for k, v in r_a[variant]["scores"].items():
+                assert abs(v - r_b[variant]["scores"][k]) < 1e-6, (variant, k)
+
+
+def test_concept_means_find_the_planted_map_and_train_on_one_row_per_concept(monkeypatch):
+    import grounding_eval.probe.contrastive as contrastive
+
+    seen = []
+    real_ce = contrastive.F.cross_entropy
+    monkeypatch.setattr(contrastive.F, "cross_entropy", lambda logits, *a, **k: seen.append(len(logits)) or real_ce(logits, *a, **k))
+    text, clips, y = planted_w(0.05)  # 4 clips per concept
+    res = run_protocol({"probe": text}, clips, y, train_fraction=0.7, num_runs=2, seed=0,
+                       probe_cfg=dataclasses.replace(FAST, fit_on="concept_means"), metric_fns=METRICS,
+                       permuted_control=True)
+    n_train = len(res["runs"][0]["train"])
+    assert set(seen) == {n_train}  # every training step saw one row per training concept, not 4
+    assert res["summary"]["probe"]["accuracy@3"]["mean"] > 0.95
+    assert res["summary"]["permuted_text"]["accuracy@3"]["mean"] < 0.3
+
+
+def test_bootstrap_clip_and_class_means_by_brute_force():
+    from grounding_eval.stats import _ClipDraws
+
+    classes = np.array([2, 0, 2, 1, 0, 2, 1, 5])
+    values = np.random.default_rng(0).random((len(classes), 3))
+    draws = _ClipDraws.draw(np.random.default_rng(3), classes, 40)
+    idx = np.random.default_rng(3).integers(0, len(classes), size=(40, len(classes)))  # the same draws
+    by_clip, by_class = draws.clip_means(values), draws.class_means(values)
+    for b in range(40):
+        v, c = values[idx[b]], classes[idx[b]]
+        assert np.allclose(by_clip[b], v.mean(0))
+        assert np.allclose(by_class[b], np.mean([v[c == k].mean(0) for k in np.unique(c)], 0))

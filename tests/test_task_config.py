@@ -45,7 +45,8 @@ def test_minimal_file_gets_protocol_defaults(tmp_path):
     assert cfg.prompt_templates == ["the sound of {concept}"]
     assert cfg.perception_encoder.name == "aisfx"
     assert cfg.split.train_fraction == 0.7 and cfg.split.unit == "concept"
-    assert cfg.probe.epochs == 200 and cfg.probe.batch_size is None
+    assert cfg.probe.epochs == 20 and cfg.probe.learning_rate == 0.01 and cfg.probe.batch_size is None
+    assert cfg.probe.fit_on == "instances"
     assert cfg.metrics == {"accuracy_at_k": {"k": [1, 3, 5]}, "mrr": {}}
     assert cfg.main_metric == "accuracy@3" and cfg.controls == ["permuted_text"]
     assert cfg.num_runs == 5 and cfg.seed == 0 and cfg.max_instances_per_concept is None
@@ -71,6 +72,7 @@ def test_unknown_top_level_key(tmp_path):
         ("num_runs: 0\n", 5, "num_runs", "an integer >= 1"),
         ("probe:\n  temperature: -1\n", 6, "probe.temperature", "a number > 0"),
         ("probe:\n  optimizer: lbfgs\n", 6, "probe.optimizer", "one of: adam, adamw, sgd"),
+        ("probe:\n  fit_on: clips\n", 6, "probe.fit_on", "one of: instances, concept_means"),
         ("probe:\n  learn_temperature: 1\n", 6, "probe.learn_temperature", "true or false"),
         ("split:\n  train_fraction: 1.0\n", 6, "split.train_fraction", "strictly between 0 and 1"),
         ("split:\n  unit: clip\n", 6, "split.unit", "one of: concept"),
@@ -228,7 +230,7 @@ def test_hash_changes_with_any_value(tmp_path, change):
 def test_with_overrides_validates_and_is_new(tmp_path):
     base = load_task_file(write(tmp_path, "t.yaml", MINIMAL))
     new = base.with_overrides(num_runs=1, **{"probe.epochs": 3})
-    assert (new.num_runs, new.probe.epochs) == (1, 3) and (base.num_runs, base.probe.epochs) == (5, 200)
+    assert (new.num_runs, new.probe.epochs) == (1, 3) and (base.num_runs, base.probe.epochs) == (5, 20)
     assert "num_runs must be an integer >= 1" in error_of(base.with_overrides, num_runs=0)
     assert "did you mean 'epochs'" in error_of(base.with_overrides, **{"probe.epoch": 3})
     with pytest.raises(Exception):
@@ -256,7 +258,7 @@ def test_every_shipped_yaml_loads():
         assert cfg.content_hash()
     default = load_task_file(REPO_TASKS / "distro_sounds_audio_probe.yaml")
     assert (default.version, default.dataset.name, default.perception_encoder.name, default.num_runs) == (
-        2, "distro_sounds", "aisfx", 5)
+        3, "distro_sounds", "aisfx", 5)
 
 
 def test_builtin_dir_found_and_bases_not_listed():

@@ -3,8 +3,10 @@
 Two linear heads map text and perception embeddings into a shared space; the loss is the paper's
     L = sum_c [ -s(t(c), a(c))/tau + log sum_{c' in N(c)} exp(s(t(c'), a(c))/tau) ]
 with s the cosine similarity. Choices the paper leaves open, and ours:
-- a(c) is each training INSTANCE (clip) of concept c, and the loss is averaged over instances, so the
-  learning rate does not depend on how many clips there are;
+- a(c) is, by `fit_on`, either each training INSTANCE (clip) of concept c, the loss averaged over
+  instances so the learning rate does not depend on how many clips there are, or the MEAN of concept c's
+  instances, one term per concept as the paper's sum over c is written (cost independent of clip count);
+  test scoring is per instance either way;
 - N(c) is every training concept, c included (the softmax form of the loss); `negatives: in_batch`
   restricts it to the concepts present in a minibatch;
 - a full-batch step may be computed in chunks (`chunk_size`) with the gradient accumulated, so memory
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.probe.procrustes import class_means
 
 
 @dataclass
@@ -41,18 +44,28 @@ class ProbeFit:
 
 
 def _standardise(x: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
-    mu = x[fit_rows].mean(0, keepdims=True)
-    sd = x[fit_rows].std(0, keepdims=True)
-    return (x - mu) / np.where(sd > 1e-8, sd, 1.0)
+    return (x - _mean(x[fit_rows])) / _std(x[fit_rows])
+
+
+def _mean(rows: np.ndarray) -> np.ndarray:
+    return rows.mean(0, keepdims=True, dtype=np.float64)
+
+
+def _std(rows: np.ndarray) -> np.ndarray:
+    sd = rows.std(0, keepdims=True, dtype=np.float64)
+    return np.where(sd > 1e-8, sd, 1.0)
 
 
 def _optimizer(name: str, params, lr: float, wd: float):
+    # foreach: one multi-tensor kernel per update instead of a loop over parameters; bit-identical to the
+    # default on CPU and 3.6x faster there (measured on the 128x4096 + 128x768 heads). Not `fused`, which
+    # rounds differently (2e-7) and would move published numbers for no reason but speed.
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, foreach=True)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, foreach=True)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=0.9)
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=0.9, foreach=True)
     raise GroundingEvalError(f"probe.optimizer {name!r}: valid optimizers are adam, adamw, sgd")
 
 
@@ -72,6 +85,60 @@ def _threads_for(flops_per_step: float) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+@dataclass
+class PreparedRows:
+    """The perception side of one split, ready for the heads. It does not depend on the text, so the
+    protocol prepares it once per run and every text variant (probe, controls) trains on it."""
+
+    a: torch.Tensor  # the rows the loss sees: instances or concept means, z-scored, float32
+    y: torch.Tensor  # concept index of each row
+    row_concept: np.ndarray  # the same, as numpy (for in-batch negatives)
+    fit_rows: np.ndarray  # rows the heads are fitted on
+    val_rows: np.ndarray  # rows held out for early stopping (from TRAINING concepts only)
+    fit_concepts: np.ndarray
+    train_concepts: np.ndarray
+    a_score: torch.Tensor  # the instances to score, z-scored the same way
+
+
+def prepare_rows(instances, instance_concept, train_concepts, score_instances, n_concepts: int, cfg, seed: int) -> PreparedRows:
+    """Split the training concepts into fitting and validation ones (seeded), build the rows the loss
+    sees (`probe.fit_on`) and z-score them and the instances to score with the fitting rows' statistics."""
+    train_concepts = np.asarray(sorted(train_concepts))
+    instance_concept = np.asarray(instance_concept)
+    if not np.isin(instance_concept, train_concepts).any():
+        raise GroundingEvalError("the training split has no instances; lower probe.val_fraction or add data")
+    val_concepts = np.array([], dtype=int)
+    if getattr(cfg, "val_fraction", 0.0) > 0:
+        n_val = max(1, int(round(cfg.val_fraction * len(train_concepts))))
+        val_concepts = np.sort(np.random.default_rng(seed).choice(train_concepts, size=n_val, replace=False))
+    fit_concepts = np.setdiff1d(train_concepts, val_concepts)
+    fit_rows = np.flatnonzero(np.isin(instance_concept, fit_concepts))
+    val_rows = np.flatnonzero(np.isin(instance_concept, val_concepts))
+    score_instances = np.asarray(score_instances)
+    standardize = getattr(cfg, "standardize", True)
+    if getattr(cfg, "fit_on", "instances") == "concept_means":
+        # One mean per fitting (and validation) concept replaces its instances; from here on a "row" is a
+        # concept, so the training loop (full batch, minibatch, validation) runs unchanged on the means.
+        # Only the means and the instances to score are z-scored (an affine map commutes with the mean):
+        # at FSD50K scale a float64 copy of every clip cost more than the whole class-level fit.
+        keep = np.concatenate([fit_concepts, val_concepts])
+        rows = np.concatenate([fit_rows, val_rows])
+        means = class_means(instances[rows], instance_concept[rows], n_concepts)[keep].astype(np.float64)
+        scored = np.asarray(instances[score_instances], dtype=np.float64)
+        if standardize:
+            fit_x = instances[fit_rows]
+            mu, sd = _mean(fit_x), _std(fit_x)
+            means, scored = (means - mu) / sd, (scored - mu) / sd
+        return PreparedRows(torch.from_numpy(np.asarray(means, dtype=np.float32)), torch.from_numpy(keep.astype(np.int64)),
+                            keep, np.arange(len(fit_concepts)), len(fit_concepts) + np.arange(len(val_concepts)),
+                            fit_concepts, train_concepts, torch.from_numpy(np.asarray(scored, dtype=np.float32)))
+    if standardize:
+        instances = _standardise(instances.astype(np.float64), fit_rows)
+    a = torch.from_numpy(np.asarray(instances, dtype=np.float32))
+    return PreparedRows(a, torch.from_numpy(instance_concept.astype(np.int64)), instance_concept, fit_rows, val_rows,
+                        fit_concepts, train_concepts, a[torch.from_numpy(score_instances)])
+
+
 def fit_probe(
     text: np.ndarray,
     instances: np.ndarray,
@@ -80,40 +147,28 @@ def fit_probe(
     score_instances: np.ndarray,
     cfg: Any,
     seed: int,
+    rows: PreparedRows | None = None,
 ) -> ProbeFit:
     """Train on the instances of `train_concepts`; project all concepts and the `score_instances` rows.
 
     `text` is (n_concepts, dt), `instances` (n_instances, da), `instance_concept` the concept index of
-    each instance. Deterministic for a given seed on CPU.
+    each instance. `rows`, from `prepare_rows` with the same arguments, skips preparing them again.
+    Deterministic for a given seed on CPU.
     """
-    n_fit = int(np.isin(instance_concept, train_concepts).sum())
-    flops = 6.0 * cfg.projection_dim * (n_fit * np.shape(instances)[1] + len(train_concepts) * np.shape(text)[1])
+    if rows is None:
+        rows = prepare_rows(instances, instance_concept, train_concepts, score_instances, len(text), cfg, seed)
+    flops = 6.0 * cfg.projection_dim * (len(rows.fit_rows) * rows.a.shape[1] + len(train_concepts) * np.shape(text)[1])
     with _threads_for(flops):
-        return _fit_probe(text, instances, instance_concept, train_concepts, score_instances, cfg, seed)
+        return _fit_probe(text, rows, cfg, seed)
 
 
-def _fit_probe(text, instances, instance_concept, train_concepts, score_instances, cfg, seed) -> ProbeFit:
+def _fit_probe(text, rows: PreparedRows, cfg, seed) -> ProbeFit:
     gen = torch.Generator().manual_seed(int(seed))
-    train_concepts = np.asarray(sorted(train_concepts))
-    train_rows = np.flatnonzero(np.isin(instance_concept, train_concepts))
-    if len(train_rows) == 0:
-        raise GroundingEvalError("the training split has no instances; lower probe.val_fraction or add data")
-
-    val_concepts = np.array([], dtype=int)
-    rng = np.random.default_rng(seed)
-    if getattr(cfg, "val_fraction", 0.0) > 0:
-        n_val = max(1, int(round(cfg.val_fraction * len(train_concepts))))
-        val_concepts = np.sort(rng.choice(train_concepts, size=n_val, replace=False))
-    fit_concepts = np.setdiff1d(train_concepts, val_concepts)
-    fit_rows = np.flatnonzero(np.isin(instance_concept, fit_concepts))
-    val_rows = np.flatnonzero(np.isin(instance_concept, val_concepts))
-
     if getattr(cfg, "standardize", True):
-        text = _standardise(text.astype(np.float64), fit_concepts)
-        instances = _standardise(instances.astype(np.float64), fit_rows)
+        text = _standardise(text.astype(np.float64), rows.fit_concepts)
     t = torch.from_numpy(np.asarray(text, dtype=np.float32))
-    a = torch.from_numpy(np.asarray(instances, dtype=np.float32))
-    y = torch.from_numpy(np.asarray(instance_concept, dtype=np.int64))
+    a, y, instance_concept, a_score = rows.a, rows.y, rows.row_concept, rows.a_score
+    fit_rows, val_rows, fit_concepts, train_concepts = rows.fit_rows, rows.val_rows, rows.fit_concepts, rows.train_concepts
 
     d = int(cfg.projection_dim)
     text_head = torch.nn.Linear(t.shape[1], d)
@@ -132,6 +187,7 @@ def _fit_probe(text, instances, instance_concept, train_concepts, score_instance
     # Everything the loop reuses is gathered once: the fitting rows' inputs and their class positions.
     fit_idx = torch.from_numpy(fit_concepts)  # the candidates N(c) while training (all_train)
     a_fit = a[torch.from_numpy(fit_rows)].contiguous()
+    t_fit = t[fit_idx].contiguous()
     pos_in_fit = torch.full((len(text),), -1, dtype=torch.long)
     pos_in_fit[fit_idx] = torch.arange(len(fit_idx))
     y_fit = pos_in_fit[y[torch.from_numpy(fit_rows)]]
@@ -150,7 +206,7 @@ def _fit_probe(text, instances, instance_concept, train_concepts, score_instance
         n = len(fit_rows)
         chunk = int(getattr(cfg, "chunk_size", None) or n)
         opt.zero_grad()
-        tz = F.normalize(text_head(t[fit_idx]), dim=1)
+        tz = F.normalize(text_head(t_fit), dim=1)
         if chunk >= n:
             loss = F.cross_entropy(logits(a_fit, tz), y_fit)
             loss.backward()
@@ -175,11 +231,11 @@ def _fit_probe(text, instances, instance_concept, train_concepts, score_instance
         else:
             order = fit_rows[torch.randperm(len(fit_rows), generator=gen).numpy()]
             for start in range(0, len(order), batch):
-                rows = order[start : start + batch]
+                batch_rows = order[start : start + batch]
                 # in_batch: N(c) is the classes present in this batch (CLIP-style); else every fitting class.
-                cands = torch.from_numpy(np.unique(instance_concept[rows])) if in_batch else fit_idx
+                cands = torch.from_numpy(np.unique(instance_concept[batch_rows])) if in_batch else fit_idx
                 opt.zero_grad()
-                loss = loss_on(rows, cands)
+                loss = loss_on(batch_rows, cands)
                 loss.backward()
                 opt.step()
                 last = float(loss.detach())
@@ -202,5 +258,5 @@ def _fit_probe(text, instances, instance_concept, train_concepts, score_instance
 
     with torch.no_grad():
         tz = F.normalize(text_head(t), dim=1).numpy()
-        az = F.normalize(inst_head(a[torch.from_numpy(np.asarray(score_instances))]), dim=1).numpy()
+        az = F.normalize(inst_head(a_score), dim=1).numpy()
     return ProbeFit(tz, az, epochs_run, last, float(log_tau.exp()))

@@ -67,11 +67,14 @@ def orthogonal_map(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def class_means(instances: np.ndarray, instance_concept: np.ndarray, n_concepts: int) -> np.ndarray:
     """The mean perception vector of each concept (rows of concepts without instances stay zero)."""
-    # A one-hot matrix product: np.add.at does the same sums about 100x slower on 10,000 x 768.
-    onehot = np.zeros((n_concepts, len(instance_concept)))
+    # A one-hot matrix product: np.add.at does the same sums about 100x slower on 10,000 x 768. It runs in
+    # the embeddings' own precision (float32 from the cache): a float64 copy of every clip cost more here
+    # than a whole class-level probe fit.
+    dtype = np.result_type(np.asarray(instances).dtype, np.float32)
+    onehot = np.zeros((n_concepts, len(instance_concept)), dtype=dtype)
     onehot[instance_concept, np.arange(len(instance_concept))] = 1.0
-    counts = onehot.sum(1)
-    return (onehot @ instances) / np.maximum(counts, 1)[:, None]
+    counts = np.bincount(instance_concept, minlength=n_concepts)
+    return (onehot @ np.asarray(instances, dtype=dtype)) / np.maximum(counts, 1)[:, None].astype(dtype)
 
 
 def fit_procrustes(
@@ -85,35 +88,40 @@ def fit_procrustes(
 ) -> ProcrustesFit:
     """Fit R on the training concepts' class means; return what scoring `score_instances` needs."""
     text = np.asarray(text, dtype=np.float64)
-    inst = np.asarray(instances, dtype=np.float64)
     train_concepts = np.sort(np.asarray(train_concepts))
     if len(train_concepts) < 2:
         raise GroundingEvalError("procrustes needs at least 2 training concepts; raise split.train_fraction")
     train_rows = np.flatnonzero(np.isin(instance_concept, train_concepts))
+    # Only two things are needed on the perception side: the training classes' means and the clips to
+    # score. Standardising is affine, so it is applied to those (a few thousand rows) instead of to every
+    # clip, with the statistics of the training clips.
+    fit_inst = np.asarray(instances)[train_rows]
+    means = class_means(fit_inst, instance_concept[train_rows], len(text))[train_concepts]
+    score = np.asarray(instances)[np.asarray(score_instances)].astype(np.float64)
     if standardize:
         text = _standardise(text, train_concepts)
-        inst = _standardise(inst, train_rows)
-    means = class_means(inst[train_rows], instance_concept[train_rows], len(text))[train_concepts]
+        mu, sd = fit_inst.mean(0, dtype=np.float64), fit_inst.std(0, dtype=np.float64)
+        sd = np.where(sd > 1e-8, sd, 1.0)
+        means, score = (means - mu) / sd, (score - mu) / sd
     t_mu = text[train_concepts].mean(0)
     a_mu = means.mean(0)
     t_c = text - t_mu
-    a_c = inst - a_mu
-    t_train, a_train = t_c[train_concepts], means - a_mu
+    t_train, a_train, a_score_c = t_c[train_concepts], means - a_mu, score - a_mu
 
     if cfg.reduce == "pca":
-        k = cfg.dim or min(text.shape[1], inst.shape[1], len(train_concepts) - 1)
-        k = min(k, text.shape[1], inst.shape[1], len(train_concepts))
+        k = cfg.dim or min(text.shape[1], score.shape[1], len(train_concepts) - 1)
+        k = min(k, text.shape[1], score.shape[1], len(train_concepts))
         pt, pa = _pca_basis(t_train, k), _pca_basis(a_train, k)
         k = min(pt.shape[1], pa.shape[1])  # a side of lower rank than k keeps only its real directions
         pt, pa = pt[:, :k], pa[:, :k]
-        t_all, a_train_r, a_score = t_c @ pt, a_train @ pa, a_c[score_instances] @ pa
+        t_all, a_train_r, a_score = t_c @ pt, a_train @ pa, a_score_c @ pa
         t_train_r = t_train @ pt
     else:  # zero_pad
-        k = max(text.shape[1], inst.shape[1])
+        k = max(text.shape[1], score.shape[1])
 
         def pad(x: np.ndarray) -> np.ndarray:
             return np.pad(x, ((0, 0), (0, k - x.shape[1])))
 
-        t_all, t_train_r, a_train_r, a_score = pad(t_c), pad(t_train), pad(a_train), pad(a_c[score_instances])
+        t_all, t_train_r, a_train_r, a_score = pad(t_c), pad(t_train), pad(a_train), pad(a_score_c)
     r = orthogonal_map(t_train_r, a_train_r)
     return ProcrustesFit(t_all @ r, a_score, r, int(k))
