@@ -117,6 +117,17 @@ def test_label_map_shape() -> None:
     assert all(n >= 1 for n in counts.values())
 
 
+def test_every_label_has_a_top_level_audioset_parent() -> None:
+    """The Figure-1 plot colours by these: every class of the label map has one of AudioSet's seven roots."""
+    rows, _ = ds.read_label_map()
+    parents = ds.read_parents()
+    assert {r.label for r in rows if r.label} == set(parents)
+    roots = {"Human sounds", "Animal", "Music", "Sounds of things", "Natural sounds", "Source-ambiguous sounds",
+             "Channel, environment and background"}
+    assert set(parents.values()) <= roots
+    assert parents["Dog"] == "Animal" and parents["Piano"] == "Music" and parents["Rain"] == "Natural sounds"
+
+
 def test_concept_text() -> None:
     assert ds.concept_text("Violin, fiddle") == "violin"
     assert ds.concept_text("Alarm clock") == "alarm clock"
@@ -139,6 +150,7 @@ def test_build_counts_and_files(tmp_path: Path) -> None:
     assert reasons["no AudioSet label"] == len(rows) - len(labelled)
     assert reasons.get("missing", 0) == 0
     assert len(data.concepts) >= 40
+    assert all(c.parent for c in data.concepts)
     assert data.concept_names() == sorted(data.concept_names())
     assert [i.id for i in data.instances] == sorted(i.id for i in data.instances)
     names = set(data.concept_names())

@@ -26,6 +26,10 @@ from grounding_eval.paths import datasets_dir
 
 NAME = "distro_sounds"
 LABELS_CSV = Path(__file__).with_name("distro_sounds_labels.csv")
+# Each class's top-level category in the AudioSet ontology (our own table, written from the ontology's
+# tree), for plots coloured by family as in the paper's Figure 1. Not part of the data's fingerprint:
+# it changes no number.
+PARENTS_CSV = Path(__file__).with_name("distro_sounds_parents.csv")
 MANIFEST = "manifest.csv"
 STAMP = "build.json"
 MANIFEST_FIELDS = ("id", "path", "label", "package", "source_path", "sha256")
@@ -65,6 +69,12 @@ def read_label_map(path: Path | None = None) -> tuple[list[LabelRow], str]:
     reader = csv.DictReader(io.StringIO(blob.decode("utf-8")))
     rows = [LabelRow(r["package"], r["path"], r["label"].strip(), r["note"].strip()) for r in reader]
     return rows, hashlib.sha256(blob).hexdigest()
+
+
+def read_parents() -> dict[str, str]:
+    """AudioSet class name -> its top-level AudioSet category."""
+    with open(PARENTS_CSV, encoding="utf-8", newline="") as f:
+        return {r["label"]: r["parent"] for r in csv.DictReader(f)}
 
 
 # Where the first part of an AudioSet name misdescribes these clips, the prompt uses a better part.
@@ -279,8 +289,9 @@ def build_distro_sounds(
                 )
             )
     instances = [i for i in instances if i.concept in kept]
+    parents = read_parents()
     concepts = [
-        Concept(name=c, text=concept_text(c), parent=None, aliases=tuple(p.lower() for p in c.split(", ")[1:]))
+        Concept(name=c, text=concept_text(c), parent=parents.get(c), aliases=tuple(p.lower() for p in c.split(", ")[1:]))
         for c in sorted(kept)
     ]
     skipped.sort(key=lambda s: s.id)
