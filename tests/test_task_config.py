@@ -353,3 +353,13 @@ def test_user_task_includes_the_shipped_base(tmp_path):
     f.write_text("include: _audio_probe_base.yaml\ntask: mine\nversion: 1\ndataset:\n  name: distro_sounds\n")
     cfg = load_task_file(f)
     assert cfg.prompt_templates == ["the sound of {concept}"] and cfg.probe.projection_dim == 128
+
+
+def test_a_user_file_can_include_a_plugin_task_by_name(tmp_path):
+    """The colour plugin registers its tasks/ folder: a one-file variant of its task needs no path."""
+    pytest.importorskip("grounding_eval_colour")
+    p = write(tmp_path, "mine.yaml", "include: xkcd_color_probe.yaml\ntask: my_xkcd\nprobe:\n  epochs: 5\n")
+    cfg = load_task_file(p)
+    assert (cfg.task, cfg.dataset.name, cfg.probe.epochs, cfg.probe.projection_dim) == ("my_xkcd", "xkcd_colors", 5, 16)
+    missing = write(tmp_path, "nope.yaml", "include: no_such_probe.yaml\ntask: nope\n")
+    assert "the plugins' task folders" in error_of(load_task_file, missing)

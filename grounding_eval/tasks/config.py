@@ -356,14 +356,14 @@ def _resolve_file(path: Path, shown: str, stack: tuple[Path, ...]) -> _Loc:
         target = path.parent / item.value
         target_shown = str(Path(shown).parent / item.value)
         if not target.is_file():
-            # A user's task file may build on a shipped base (`include: _audio_probe_base.yaml`).
-            from grounding_eval.tasks.manager import builtin_task_dir
+            # A user's task file may build on a shipped or plugin task (`include: _audio_probe_base.yaml`).
+            from grounding_eval.tasks.manager import include_search_dirs
 
-            shipped = builtin_task_dir()
-            if shipped is not None and (shipped / item.value).is_file():
-                target, target_shown = shipped / item.value, str(shipped / item.value)
-            else:
-                raise _fail(item, shown, f"include {item.value!r} not found (looked for {target_shown} and the shipped tasks)")
+            found = [d / item.value for d in include_search_dirs() if (d / item.value).is_file()]
+            if not found:
+                raise _fail(item, shown, f"include {item.value!r} not found (looked for {target_shown}, the shipped "
+                                         "tasks and the plugins' task folders)")
+            target, target_shown = found[0], str(found[0])
         sub = _resolve_file(target, target_shown, (*stack, real))
         base = sub if base is None else _merge(base, sub)  # later includes override earlier ones
     own_tree = _Loc(own, shown, tree.line)

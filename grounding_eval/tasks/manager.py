@@ -31,6 +31,21 @@ def builtin_task_dir() -> Path | None:
     return None
 
 
+def include_search_dirs() -> list[Path]:
+    """Folders in which `include: NAME.yaml` is looked up when NAME.yaml is not next to the including file:
+    the harness's tasks/, then each folder of task files a plugin registered (so a user's one-file task
+    can build on a plugin's task as on a shipped one)."""
+    dirs = [d for d in [builtin_task_dir()] if d is not None]
+    from grounding_eval import plugins
+
+    for _plugin, item in plugins.registries().tasks:
+        if isinstance(item, (str, os.PathLike)):
+            folder = Path(item) if Path(item).is_dir() else Path(item).parent
+            if folder.is_dir() and folder not in dirs:
+                dirs.append(folder)
+    return dirs
+
+
 def _shown(path: Path) -> str:
     """A path as users should see it in messages: relative to the working directory when under it."""
     try:
