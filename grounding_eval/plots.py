@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from grounding_eval.atomic import atomic_write
-from grounding_eval.probe.procrustes import class_means, orthogonal_map
+from grounding_eval.probe.features import class_means
+from grounding_eval.probe.procrustes import orthogonal_map
 
 _MAX_LEGEND = 12
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.probe.procrustes import class_means
+from grounding_eval.probe.features import means_and_scored, standardise
 
 
 @dataclass
@@ -41,19 +41,6 @@ class ProbeFit:
 
     def similarity(self) -> np.ndarray:
         return self.instance_proj @ self.text_proj.T
-
-
-def _standardise(x: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
-    return (x - _mean(x[fit_rows])) / _std(x[fit_rows])
-
-
-def _mean(rows: np.ndarray) -> np.ndarray:
-    return rows.mean(0, keepdims=True, dtype=np.float64)
-
-
-def _std(rows: np.ndarray) -> np.ndarray:
-    sd = rows.std(0, keepdims=True, dtype=np.float64)
-    return np.where(sd > 1e-8, sd, 1.0)
 
 
 def _optimizer(name: str, params, lr: float, wd: float):
@@ -119,21 +106,17 @@ def prepare_rows(instances, instance_concept, train_concepts, score_instances, n
     if getattr(cfg, "fit_on", "instances") == "concept_means":
         # One mean per fitting (and validation) concept replaces its instances; from here on a "row" is a
         # concept, so the training loop (full batch, minibatch, validation) runs unchanged on the means.
-        # Only the means and the instances to score are z-scored (an affine map commutes with the mean):
-        # at FSD50K scale a float64 copy of every clip cost more than the whole class-level fit.
+        # Only the means and the instances to score are z-scored: at FSD50K scale a float64 copy of every
+        # clip cost more than the whole class-level fit.
         keep = np.concatenate([fit_concepts, val_concepts])
-        rows = np.concatenate([fit_rows, val_rows])
-        means = class_means(instances[rows], instance_concept[rows], n_concepts)[keep].astype(np.float64)
-        scored = np.asarray(instances[score_instances], dtype=np.float64)
-        if standardize:
-            fit_x = instances[fit_rows]
-            mu, sd = _mean(fit_x), _std(fit_x)
-            means, scored = (means - mu) / sd, (scored - mu) / sd
+        means, scored = means_and_scored(instances, instance_concept, n_concepts, np.concatenate([fit_rows, val_rows]),
+                                         fit_rows, score_instances, standardize)
+        means = means[keep]
         return PreparedRows(torch.from_numpy(np.asarray(means, dtype=np.float32)), torch.from_numpy(keep.astype(np.int64)),
                             keep, np.arange(len(fit_concepts)), len(fit_concepts) + np.arange(len(val_concepts)),
                             fit_concepts, train_concepts, torch.from_numpy(np.asarray(scored, dtype=np.float32)))
     if standardize:
-        instances = _standardise(instances.astype(np.float64), fit_rows)
+        instances = standardise(instances.astype(np.float64), fit_rows)
     a = torch.from_numpy(np.asarray(instances, dtype=np.float32))
     return PreparedRows(a, torch.from_numpy(instance_concept.astype(np.int64)), instance_concept, fit_rows, val_rows,
                         fit_concepts, train_concepts, a[torch.from_numpy(score_instances)])
@@ -165,7 +148,7 @@ def fit_probe(
 def _fit_probe(text, rows: PreparedRows, cfg, seed) -> ProbeFit:
     gen = torch.Generator().manual_seed(int(seed))
     if getattr(cfg, "standardize", True):
-        text = _standardise(text.astype(np.float64), rows.fit_concepts)
+        text = standardise(text.astype(np.float64), rows.fit_concepts)
     t = torch.from_numpy(np.asarray(text, dtype=np.float32))
     a, y, instance_concept, a_score = rows.a, rows.y, rows.row_concept, rows.a_score
     fit_rows, val_rows, fit_concepts, train_concepts = rows.fit_rows, rows.val_rows, rows.fit_concepts, rows.train_concepts

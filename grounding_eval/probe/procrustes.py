@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.probe.features import means_and_scored, standardise
 
 
 @dataclass
@@ -37,12 +38,6 @@ class ProcrustesFit:
         t = self.text_aligned / np.maximum(np.linalg.norm(self.text_aligned, axis=1, keepdims=True), 1e-12)
         a = self.instances / np.maximum(np.linalg.norm(self.instances, axis=1, keepdims=True), 1e-12)
         return a @ t.T
-
-
-def _standardise(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    mu = x[rows].mean(0, keepdims=True)
-    sd = x[rows].std(0, keepdims=True)
-    return (x - mu) / np.where(sd > 1e-8, sd, 1.0)
 
 
 def _pca_basis(x: np.ndarray, k: int) -> np.ndarray:
@@ -65,18 +60,6 @@ def orthogonal_map(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-def class_means(instances: np.ndarray, instance_concept: np.ndarray, n_concepts: int) -> np.ndarray:
-    """The mean perception vector of each concept (rows of concepts without instances stay zero)."""
-    # A one-hot matrix product: np.add.at does the same sums about 100x slower on 10,000 x 768. It runs in
-    # the embeddings' own precision (float32 from the cache): a float64 copy of every clip cost more here
-    # than a whole class-level probe fit.
-    dtype = np.result_type(np.asarray(instances).dtype, np.float32)
-    onehot = np.zeros((n_concepts, len(instance_concept)), dtype=dtype)
-    onehot[instance_concept, np.arange(len(instance_concept))] = 1.0
-    counts = np.bincount(instance_concept, minlength=n_concepts)
-    return (onehot @ np.asarray(instances, dtype=dtype)) / np.maximum(counts, 1)[:, None].astype(dtype)
-
-
 def fit_procrustes(
     text: np.ndarray,
     instances: np.ndarray,
@@ -92,17 +75,12 @@ def fit_procrustes(
     if len(train_concepts) < 2:
         raise GroundingEvalError("procrustes needs at least 2 training concepts; raise split.train_fraction")
     train_rows = np.flatnonzero(np.isin(instance_concept, train_concepts))
-    # Only two things are needed on the perception side: the training classes' means and the clips to
-    # score. Standardising is affine, so it is applied to those (a few thousand rows) instead of to every
-    # clip, with the statistics of the training clips.
-    fit_inst = np.asarray(instances)[train_rows]
-    means = class_means(fit_inst, instance_concept[train_rows], len(text))[train_concepts]
-    score = np.asarray(instances)[np.asarray(score_instances)].astype(np.float64)
+    # Only two things are needed on the perception side: the training classes' means and the clips to score.
+    means, score = means_and_scored(np.asarray(instances), np.asarray(instance_concept), len(text), train_rows,
+                                    train_rows, np.asarray(score_instances), standardize)
+    means = means[train_concepts]
     if standardize:
-        text = _standardise(text, train_concepts)
-        mu, sd = fit_inst.mean(0, dtype=np.float64), fit_inst.std(0, dtype=np.float64)
-        sd = np.where(sd > 1e-8, sd, 1.0)
-        means, score = (means - mu) / sd, (score - mu) / sd
+        text = standardise(text, train_concepts)
     t_mu = text[train_concepts].mean(0)
     a_mu = means.mean(0)
     t_c = text - t_mu
