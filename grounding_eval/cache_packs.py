@@ -58,7 +58,7 @@ def _task_encoder_and_keys(task: str, backbone: str | None, backbone_args: dict[
     if entry.name != name:  # a prefix entry such as "hear:" takes the full name, as in the runner
         args["name"] = name
     encoder = entry.obj(**args)
-    ds = regs.datasets.get(cfg.dataset.name).obj(**cfg.dataset.args)
+    ds = regs.datasets.build(cfg.dataset.name, cfg.dataset.args, f"task {task}: dataset.args")
     instances = select_instances(ds, cfg.max_instances_per_concept, cfg.seed)
     return cfg, encoder, sorted({i.content_hash for i in instances})
 

@@ -203,7 +203,7 @@ def evaluate(
 
         t = time.perf_counter()
         with rep.console.status(f"building dataset {cfg.dataset.name}"):
-            ds: GroundingDataset = regs.datasets.get(cfg.dataset.name).obj(**cfg.dataset.args)
+            ds: GroundingDataset = regs.datasets.build(cfg.dataset.name, cfg.dataset.args, f"task {name}: dataset.args")
         instances = select_instances(ds, cfg.max_instances_per_concept, cfg.seed)
         concept_index = {c.name: i for i, c in enumerate(ds.concepts)}
         empty = [c.name for c in ds.concepts if not any(i.concept == c.name for i in instances)]

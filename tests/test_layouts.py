@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -257,6 +258,24 @@ def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
         build_urbansound8k(str(tmp_path / "nowhere"))
     with pytest.raises(GroundingEvalError, match="root .* is not a folder"):
         build_audiofolder(str(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("args, message", [
+    ("bogus=1", r"--args.bogus: unknown arg of dataset audiofolder; valid: root, max_clips_per_class"),
+    ("max_clip_per_class=3", r"did you mean 'max_clips_per_class'\?"),
+    ("max_clips_per_class=abc", r"--args.max_clips_per_class must be an integer or null, got 'abc' \(dataset audiofolder\)"),
+    ("check_audio=maybe", r"--args.check_audio must be true or false, got 'maybe'"),
+    ("root=5", r"--args.root must be a string, got 5"),
+])
+def test_dataset_args_are_checked_against_the_builder(tmp_path: Path, capsys, args: str, message: str) -> None:
+    """Any arg a builder does not take, or of a type its signature does not allow: one line, exit 2."""
+    (tmp_path / "af" / "rain").mkdir(parents=True)
+    root = "" if args.startswith("root=") else f"root={tmp_path / 'af'},"
+    with pytest.raises(SystemExit) as exc:
+        main(["datasets", "audiofolder", "--args", root + args])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert re.search(message, err), err
 
 
 def test_datasets_command_lists_sources_and_counts(clips, tmp_path: Path, monkeypatch, capsys) -> None:

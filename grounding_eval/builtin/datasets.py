@@ -8,12 +8,10 @@ for `grounding-eval datasets`, without reading audio) and `progress=True` (the b
 from __future__ import annotations
 
 from grounding_eval.hookspecs import hookimpl
+from grounding_eval.registry import lazy
 
 
-def _distro_sounds(**args):
-    from grounding_eval.data.distro_sounds import build_distro_sounds
-
-    return build_distro_sounds(**args)
+_distro_sounds = lazy("grounding_eval.data.distro_sounds", "build_distro_sounds")
 
 
 def _describe_distro_sounds():
@@ -25,10 +23,7 @@ def _describe_distro_sounds():
             "clips": f"{len(labelled)} labelled (of {len(rows)} listed)", "classes": str(len({r.label for r in labelled}))}
 
 
-def _fsd50k(**args):
-    from grounding_eval.data.fsd50k import build_fsd50k
-
-    return build_fsd50k(**args)
+_fsd50k = lazy("grounding_eval.data.fsd50k", "build_fsd50k")
 
 
 def _describe_fsd50k():
@@ -37,10 +32,7 @@ def _describe_fsd50k():
     return describe()
 
 
-def _esc50(**args):
-    from grounding_eval.data.folds import build_esc50
-
-    return build_esc50(**args)
+_esc50 = lazy("grounding_eval.data.folds", "build_esc50")
 
 
 def _describe_esc50():
@@ -49,10 +41,7 @@ def _describe_esc50():
     return describe(ESC50)
 
 
-def _urbansound8k(**args):
-    from grounding_eval.data.folds import build_urbansound8k
-
-    return build_urbansound8k(**args)
+_urbansound8k = lazy("grounding_eval.data.folds", "build_urbansound8k")
 
 
 def _describe_urbansound8k():
@@ -61,16 +50,10 @@ def _describe_urbansound8k():
     return describe(URBANSOUND8K)
 
 
-def _audiofolder(**args):
-    from grounding_eval.data.local import build_audiofolder
-
-    return build_audiofolder(**args)
+_audiofolder = lazy("grounding_eval.data.local", "build_audiofolder")
 
 
-def _csv_manifest(**args):
-    from grounding_eval.data.local import build_csv_manifest
-
-    return build_csv_manifest(**args)
+_csv_manifest = lazy("grounding_eval.data.local", "build_csv_manifest")
 
 
 @hookimpl

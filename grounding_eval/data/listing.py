@@ -50,10 +50,7 @@ def cmd_datasets(argv: Sequence[str], console: Console) -> int:
     kwargs = _kv(args.args, "--args")
     if entry.extra.get("progress"):  # the builder can show a bar while it checks files
         kwargs.setdefault("progress", True)
-    try:
-        ds = entry.obj(**kwargs)
-    except TypeError as exc:  # an unknown arg: one line, like every other bad input
-        raise GroundingEvalError(f"dataset {args.name}: {exc}") from None
+    ds = regs.datasets.build(args.name, kwargs, "--args")
     counts = Counter(i.concept for i in ds.instances)
     console.print(f"[bold]{ds.name}[/]: {len(ds.concepts)} classes, {len(ds.instances)} clips, "
                   f"{len(ds.skipped)} skipped; fingerprint {ds.fingerprint()[:16]}")
