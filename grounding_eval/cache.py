@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 import os
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ class EmbeddingNamespace:
                         with np.load(shard, allow_pickle=False) as z:
                             for k, v in zip(z["keys"].tolist(), z["vectors"]):
                                 index[k] = v
-                    except (OSError, ValueError, KeyError):
+                    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                         continue  # unreadable shard (foreign file, disk error): recompute its items
             self._index = index
         return self._index
@@ -47,6 +48,11 @@ class EmbeddingNamespace:
     def refresh(self) -> None:
         """Forget the in-memory index so the next lookup sees shards written by other processes."""
         self._index = None
+
+    def dim(self) -> int | None:
+        """The width of the vectors already stored here (None when there are none)."""
+        index = self._load_index()
+        return int(next(iter(index.values())).shape[-1]) if index else None
 
     def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         index = self._load_index()
@@ -166,7 +172,9 @@ class EmbeddingCache:
             if (d / "meta.json").exists():
                 try:
                     meta = json.loads((d / "meta.json").read_text())
-                except ValueError:
+                except (OSError, ValueError):
+                    meta = {}
+                if not isinstance(meta, dict):  # a foreign or damaged meta.json: list the shards anyway
                     meta = {}
             shards = list(d.glob("shard-*.npz"))
             ns = EmbeddingNamespace(self.root, d.name, meta)

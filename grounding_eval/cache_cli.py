@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
@@ -79,11 +81,14 @@ def cmd_rm(argv: Sequence[str], console: Console) -> int:
     chosen = rows if args.all else [r for r in rows if any(_matches(r, t) for t in args.targets)]
     if not chosen:
         raise GroundingEvalError(f"grounding-eval cache rm: nothing in {cache.root} matches {', '.join(args.targets)}; see `grounding-eval cache ls`")
+    for leftover in cache.root.glob(".rm-*"):  # trash of an rm that was interrupted
+        shutil.rmtree(leftover, ignore_errors=True)
     for r in chosen:
         # Renamed first, then deleted: a reader never sees a half-deleted configuration.
         d = cache.root / r["key"]
-        trash = cache.root / f".rm-{r['key']}"
-        d.rename(trash)
+        # A fresh trash name each time: a `.rm-` folder left by an interrupted rm must not block this one.
+        trash = Path(tempfile.mkdtemp(prefix=f".rm-{r['key']}-", dir=cache.root))
+        d.rename(trash / r["key"])
         shutil.rmtree(trash)
         console.print(f"removed {r['key'][:16]} {_describe(r['meta'])}: {r['items']} embeddings")
     return 0

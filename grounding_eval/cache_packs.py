@@ -124,6 +124,8 @@ def import_pack(pack: str, cache_dir: str | None = None) -> dict[str, Any]:
             manifest = json.loads(_member(tar, "manifest.json", pack))
         except ValueError:
             raise GroundingEvalError(f"{pack}: manifest.json is not valid JSON") from None
+        except tarfile.TarError as exc:  # a truncated pack fails only when its members are read
+            raise GroundingEvalError(f"{pack}: damaged tar file ({exc})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != PACK_FORMAT:
             raise GroundingEvalError(f"{pack}: field format: not a {PACK_FORMAT}")
         if manifest.get("version") != PACK_VERSION:
@@ -135,8 +137,13 @@ def import_pack(pack: str, cache_dir: str | None = None) -> dict[str, Any]:
             meta = json.loads(_member(tar, f"{key}/meta.json", pack))
             with np.load(io.BytesIO(_member(tar, f"{key}/vectors.npz", pack)), allow_pickle=False) as z:
                 keys, vectors = [str(k) for k in z["keys"].tolist()], np.asarray(z["vectors"])
-        except (ValueError, KeyError, OSError) as exc:
+        except (ValueError, KeyError, OSError, EOFError, tarfile.TarError) as exc:
             raise GroundingEvalError(f"{pack}: {key}/vectors.npz or meta.json is unreadable ({exc})") from None
+    for field_name in ("task", "backbone"):
+        if not isinstance(manifest.get(field_name), str):
+            raise GroundingEvalError(f"{pack}: field {field_name}: {manifest.get(field_name)!r}; a pack names its task and backbone")
+    if not isinstance(meta, dict):
+        raise GroundingEvalError(f"{pack}: {key}/meta.json: must be a JSON object, got {type(meta).__name__}")
     if vectors.ndim != 2 or len(keys) != len(vectors) or len(keys) != manifest.get("n_items"):
         raise GroundingEvalError(f"{pack}: field n_items: {manifest.get('n_items')!r} items declared, "
                                  f"{len(keys)} keys and vectors of shape {vectors.shape}")
@@ -146,6 +153,10 @@ def import_pack(pack: str, cache_dir: str | None = None) -> dict[str, Any]:
         raise GroundingEvalError(f"{pack}: {key}/vectors.npz: an item key is empty")
     cache = _cache(cache_dir)
     ns = cache.namespace(key, meta)
+    width = ns.dim()
+    if width is not None and vectors.shape[1] != width:
+        raise GroundingEvalError(f"{pack}: {key}/vectors.npz: {vectors.shape[1]}-d vectors, but the cache holds {width}-d "
+                                 "vectors for this configuration; the pack is not from the same encoder")
     already = len(ns.lookup(keys))
     ns.write(keys, vectors)
     return {**manifest, "cache": str(cache.root), "already_cached": already}

@@ -129,6 +129,8 @@ def load_results(path: str) -> dict[str, Any]:
         raise GroundingEvalError(f"{path}: no such results file") from None
     except ValueError as exc:
         raise GroundingEvalError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise GroundingEvalError(f"{path}: cannot read ({exc.strerror or exc})") from None
     validate_results(data, path)
     return data
 
@@ -193,7 +195,22 @@ def write_results(data: dict[str, Any], output_path: str) -> Path:
     """Validate, then write atomically: `output_path` is a .json file or a folder (a file name is made)."""
     validate_results(data, "results (internal)")
     out = Path(output_path)
-    if out.suffix != ".json":
+    if out.suffix.lower() != ".json":
         stamp = data["date"].replace(":", "-").replace("+00-00", "Z")
         out = out / safe_name(data["model"]["name"]) / f"results_{stamp}.json"
-    return atomic_write_json(out, data)
+    try:
+        return atomic_write_json(out, data)
+    except OSError as exc:
+        raise GroundingEvalError(f"--output-path {output_path}: cannot write {out} ({exc.strerror or exc})") from None
+
+
+def check_output_path(output_path: str) -> None:
+    """Before any work: the results file's folder must exist or be creatable, and be writable."""
+    out = Path(output_path)
+    folder = out.parent if out.suffix.lower() == ".json" else out
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        why = "is a file, not a folder" if probe.exists() and not probe.is_dir() else "is not writable"
+        raise GroundingEvalError(f"--output-path {output_path}: {probe} {why}; give a folder or a .json file path")

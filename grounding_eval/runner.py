@@ -23,7 +23,7 @@ from grounding_eval.data.base import GroundingDataset, Instance
 from grounding_eval.encoders import PerceptionEncoder, TextEncoder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.protocol import CLASS_MEAN, Metric, run_protocol
-from grounding_eval.results import SCHEMA_VERSION, environment, now_iso, write_results
+from grounding_eval.results import SCHEMA_VERSION, check_output_path, environment, now_iso, write_results
 from grounding_eval.parallel import data_parallel
 from grounding_eval.reference import clap_pair, zero_shot
 from grounding_eval.text.parallel import current_world
@@ -151,6 +151,8 @@ def evaluate(
 
     if plots and not output_path:
         raise GroundingEvalError("--plots writes PNG files next to the results JSON: give --output-path too")
+    if output_path:
+        check_output_path(output_path)  # before the work, not after it
     t0 = time.perf_counter()
     rep = _Reporter(console or Console(stderr=True), show_progress and current_world().is_main)
     regs = plugins.registries()

@@ -87,6 +87,15 @@ def test_bad_packs_are_refused_and_write_nothing(toy_plugin, tiny_bert, tmp_path
     assert code == 2 and "not a tar file" in err
     assert not target.exists() and not (tmp_path / "escape").exists()
 
+    good.with_name("truncated.tar").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    code, _, err = run_cli(["cache", "--cache-dir", str(target), "import", str(tmp_path / "truncated.tar")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "truncated.tar" in err
+    nameless = dict(members, **{"manifest.json": json.dumps({k: v for k, v in manifest.items() if k != "backbone"}).encode()})
+    _tar(tmp_path / "nameless.tar", nameless)
+    code, _, err = run_cli(["cache", "--cache-dir", str(target), "import", str(tmp_path / "nameless.tar")], capsys)
+    assert code == 2 and "field backbone" in err
+    assert not target.exists()
+
 
 def test_ls_and_rm(toy_plugin, tiny_bert, tmp_path, capsys):
     cache = tmp_path / "c"
@@ -100,3 +109,11 @@ def test_ls_and_rm(toy_plugin, tiny_bert, tmp_path, capsys):
     code, out, _ = run_cli(["cache", "--cache-dir", str(cache), "rm", keys[0][:10]], capsys)
     assert code == 0 and f"removed {keys[0][:16]}" in out
     assert sorted(p.name for p in cache.iterdir()) == keys[1:]
+    # a damaged shard and a foreign meta.json: ls still lists, rm works past an interrupted rm's trash
+    (cache / keys[1] / "shard-damaged.npz").write_bytes(b"")
+    (cache / keys[1] / "meta.json").write_text("[]")
+    (cache / f".rm-{keys[1]}").mkdir()
+    code, out, _ = run_cli(["cache", "--cache-dir", str(cache), "ls"], capsys)
+    assert code == 0 and keys[1][:16] in out
+    code, out, _ = run_cli(["cache", "--cache-dir", str(cache), "rm", keys[1][:10]], capsys)
+    assert code == 0 and list(cache.iterdir()) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 from collections import Counter
@@ -258,6 +259,23 @@ def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
         build_urbansound8k(str(tmp_path / "nowhere"))
     with pytest.raises(GroundingEvalError, match="root .* is not a folder"):
         build_audiofolder(str(tmp_path / "nowhere"))
+
+
+def test_a_replaced_clip_with_the_old_size_and_mtime_is_checked_again(tmp_path: Path) -> None:
+    """cp -p / rsync -t keep size and mtime: the verdict cache must still see new content."""
+    for n, label in enumerate(("hum", "buzz", "tick")):
+        (tmp_path / "af" / label).mkdir(parents=True)
+        sf.write(tmp_path / "af" / label / "a.wav", np.sin(np.arange(8000) * 0.05 * (1 + n)), 16000)
+    first = build_audiofolder(str(tmp_path / "af"))
+    clip = tmp_path / "af" / "hum" / "a.wav"
+    st = clip.stat()
+    sf.write(clip, np.sin(np.arange(8000) * 0.31), 16000)  # same length and format: same byte size
+    os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert clip.stat().st_size == st.st_size and clip.stat().st_mtime_ns == st.st_mtime_ns
+    second = build_audiofolder(str(tmp_path / "af"))
+    hashes = lambda ds: {i.concept: i.content_hash for i in ds.instances}  # noqa: E731
+    assert hashes(second)["hum"] != hashes(first)["hum"] and hashes(second)["buzz"] == hashes(first)["buzz"]
+    assert first.fingerprint() != second.fingerprint()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -32,7 +32,7 @@ from grounding_eval.paths import datasets_dir
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64"})
 
 # Bump when a check changes meaning, so cached verdicts are recomputed.
-CHECK_VERSION = 1
+CHECK_VERSION = 2  # 2: a verdict is keyed on size, mtime, ctime and inode (1: size and mtime)
 
 
 @dataclass(frozen=True)
@@ -131,12 +131,14 @@ class VerdictCache:
             self.entries = {}
 
     @staticmethod
-    def _stat(path: str) -> tuple[int, int] | None:
+    def _stat(path: str) -> tuple[int, int, int, int] | None:
+        # Size and mtime alone miss a same-size file copied in with its old mtime (cp -p, rsync -t, tar;
+        # every ESC-50 clip has the same size): ctime and inode change on any such replacement.
         try:
             st = os.stat(path)
         except OSError:
             return None
-        return st.st_size, st.st_mtime_ns
+        return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
     def verdict(self, path: str, check: ClipCheck) -> Verdict:
         path = os.path.abspath(path)
@@ -144,10 +146,10 @@ class VerdictCache:
         if stat is None:
             return Verdict(None, "missing")  # never cached: the file may appear later
         hit = self.entries.get(path)
-        if hit is not None and tuple(hit[:2]) == stat:
-            return Verdict(*hit[2:])
+        if hit is not None and tuple(hit[:4]) == stat:
+            return Verdict(*hit[4:])
         v = inspect_file(path, check)
-        self.entries[path] = [stat[0], stat[1], v.sha256, v.reason, v.seconds]
+        self.entries[path] = [*stat, v.sha256, v.reason, v.seconds]
         self.dirty = True
         return v
 
