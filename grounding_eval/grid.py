@@ -103,6 +103,9 @@ def run_grid(grid: Grid, *, models: dict[str, str], backbones: dict[str, str], o
                 cell["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
             else:
                 r = res["results"][grid.task]
+                if grid.metric not in r["probe"]:  # a typo would otherwise fill every cell with "-"
+                    raise GroundingEvalError(f"grid {grid.name}: metric {grid.metric!r} is not a score of task "
+                                             f"{grid.task}; valid: {', '.join(sorted(r['probe']))}")
                 cell["ours"] = r["probe"].get(grid.metric)
                 cell["permuted_text"] = r["controls"].get("permuted_text", {}).get(grid.metric)
                 cell["p_value"] = r.get("paired_tests", {}).get("permuted_text", {}).get(grid.metric, {}).get("p_value")

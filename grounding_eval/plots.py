@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from grounding_eval.atomic import atomic_write
-from grounding_eval.probe.features import class_means
+from grounding_eval.probe.features import class_means, standardise
 from grounding_eval.probe.procrustes import orthogonal_map
 
 _MAX_LEGEND = 12
@@ -54,8 +54,7 @@ def aligned_pca(text: np.ndarray, instances: np.ndarray, instance_concept: np.nd
     t = np.asarray(text, dtype=np.float64)
     a = class_means(np.asarray(instances, dtype=np.float64), instance_concept, len(t))
     if standardize:
-        t = (t - t.mean(0)) / np.where(t.std(0) > 1e-8, t.std(0), 1.0)
-        a = (a - a.mean(0)) / np.where(a.std(0) > 1e-8, a.std(0), 1.0)
+        t, a = standardise(t, np.arange(len(t))), standardise(a, np.arange(len(a)))
     t, a = t - t.mean(0), a - a.mean(0)
     k = max(2, min(t.shape[1], a.shape[1], len(t) - 1))
     t_r = t @ np.linalg.svd(t, full_matrices=False)[2][:k].T

@@ -120,6 +120,9 @@ def validate_results(data: Any, source: str = "results") -> None:
         e = errors[0]
         where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
         raise GroundingEvalError(f"{source}: field {where}: {e.message.splitlines()[0][:200]}")
+    if set(data["results"]) != set(data["tasks"]):  # every reader pairs the two by task name
+        odd = sorted(set(data["results"]) ^ set(data["tasks"]))[0]
+        raise GroundingEvalError(f"{source}: field tasks.{odd}: 'results' and 'tasks' must name the same tasks")
 
 
 def load_results(path: str) -> dict[str, Any]:

@@ -122,6 +122,16 @@ def test_grid_fails_per_cell_and_tables_what_ran(fsd_small, tiny_bert, tmp_path,
     assert Path(cells["tiny", "LogMel"]["results_file"]).is_file()
 
 
+def test_grid_with_a_metric_the_task_does_not_score_stops(fsd_small, tiny_bert, tmp_path, capsys):
+    _, tasks = fsd_small
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"name: typo\nsource: test\ntask: fsd_small_probe\nmetric: acuracy@3\nmodels: {{tiny: '{tiny_bert}'}}\n"
+                    "backbones: {LogMel: logmel}\n")
+    code, _, err = run_cli(["grid", str(grid), "--include-path", str(tasks), "--output-path", str(tmp_path / "o"),
+                            "--num-runs", "2"], capsys)
+    assert code == 2 and "metric 'acuracy@3' is not a score of task fsd_small_probe; valid: accuracy@1" in err
+
+
 def test_paper_grid_holds_the_published_numbers(capsys):
     from grounding_eval.grid import load_grid
 

@@ -270,6 +270,23 @@ def test_build_leaves_stale_entries_off_and_says_so(real, tmp_path):
     assert "Not shown (1)" in (root / "index.html").read_text()
 
 
+def test_build_stops_on_an_edited_hash_and_validate_on_unpaired_tasks(real, tmp_path, capsys):
+    """Age makes an entry stale; an edited hash is tampering and stops the build. A file whose 'results'
+    and 'tasks' name different tasks is refused by every reader, in one line."""
+    root = tmp_path / "lb"
+    placed = submit(write(tmp_path, real), root)[0]
+    data = json.loads(placed.path.read_text())
+    data["tasks"][TASK]["hash"] = "0" * 64
+    placed.path.write_text(json.dumps(data))
+    with pytest.raises(GroundingEvalError, match="hash: is not the hash of the stored config"):
+        build(root)
+    orphan = copy.deepcopy(real)
+    orphan["tasks"]["other_task"] = orphan["tasks"].pop(TASK)
+    for argv in (["validate"], ["compare", "--baseline", str(GOLDEN)]):
+        code, _, err = run_cli([argv[0], write(tmp_path, orphan, "orphan.json"), *argv[1:]], capsys)
+        assert code == 2 and err.count("\n") == 1 and "'results' and 'tasks' must name the same tasks" in err
+
+
 def test_committed_leaderboard_builds_from_its_submissions(tmp_path):
     """The seeded leaderboard in the repo is valid, and its page is what `build` makes of it."""
     root = tmp_path / "lb"

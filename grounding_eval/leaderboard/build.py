@@ -94,6 +94,10 @@ def collect(root: Path, include_paths: tuple[str, ...] = ()) -> Board:
         checks.check_ranges(data, task, rel)
         checks.check_summary(data, task, rel)
         checks.check_chance(data, task, rel)
+        t = data["tasks"][task]
+        if checks.canonical_hash(t["config"]) != t["hash"]:  # an edited file stops the build; only age is "stale"
+            raise GroundingEvalError(f"{rel}: field tasks.{task}.hash: is not the hash of the stored config; "
+                                     "the config or the hash was edited")
         try:
             checks.check_task(data, task, rel, include_paths)
         except GroundingEvalError as exc:
