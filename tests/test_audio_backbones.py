@@ -88,6 +88,8 @@ def test_zero_shot_reference_is_cosine_retrieval():
     from grounding_eval.reference import zero_shot
 
     text = np.eye(4, dtype=np.float32)
+    text[3] = [0.6, 0.0, 0.0, 0.8]
+    text[0] = [10.0, 0.0, 0.0, 1.0]  # long: a dot product would send the clips of concept 3 to concept 0
     audio = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 3]] * 5  # every clip points at its own concept
     y = np.array([0, 1, 2, 3, 3])
     out = zero_shot(text, audio, y, num_runs=3, seed=0, train_fraction=0.5,

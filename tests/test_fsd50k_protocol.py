@@ -74,14 +74,23 @@ def test_fsd50k_task_runs_the_full_protocol_and_writes_everything(fsd_small, tin
     assert code == 0
 
 
-def test_batch_sizes_change_no_number(fsd_small, tiny_bert, tmp_path):
-    """Encoder batch (text and audio) and probe chunking: the same numbers to 1e-5; same seed, same numbers."""
+def test_batch_sizes_change_no_number(fsd_small, tiny_bert, tmp_path, monkeypatch):
+    """Encoder batch (text and audio): the same numbers to 1e-5; same seed, same numbers."""
     from grounding_eval import evaluate
+    from grounding_eval.audio.logmel import LogMelBackbone
+    from grounding_eval.text.hf import HFTextEncoder
 
+    seen: dict[str, list[int]] = {"text": [], "audio": []}  # the batch sizes that reached each encoder
+    text_forward, audio_forward = HFTextEncoder._forward, LogMelBackbone.embed_waveforms
+    monkeypatch.setattr(HFTextEncoder, "_forward", lambda self, ids, *a: seen["text"].append(len(ids)) or text_forward(self, ids, *a))
+    monkeypatch.setattr(LogMelBackbone, "embed_waveforms", lambda self, w: seen["audio"].append(len(w)) or audio_forward(self, w))
     _, tasks = fsd_small
     kw = dict(include_paths=[str(tasks)], show_progress=False, use_cache=False, num_runs=2)
     a = evaluate(tiny_bert, "fsd_small_probe", batch_size=1, **kw)
+    assert max(seen["text"]) == 1 and max(seen["audio"]) == 1
+    seen["text"].clear(), seen["audio"].clear()
     b = evaluate(tiny_bert, "fsd_small_probe", batch_size=16, **kw)
+    assert max(seen["text"]) == 16 and max(seen["audio"]) == 16
     c = evaluate(tiny_bert, "fsd_small_probe", batch_size=16, **kw)
     assert a["tasks"]["fsd_small_probe"]["runs"][0]["train"] == b["tasks"]["fsd_small_probe"]["runs"][0]["train"]
     assert b["results"] == c["results"]  # same seed, same numbers, exactly

@@ -188,14 +188,21 @@ def test_sign_flip_and_paired_tests():
     assert t["p_value"] == t["p_t_test"] and t["p_t_test"] < 0.01 and t["mean_difference"] == pytest.approx(0.4166666)
 
 
-def test_determinism_same_seed_and_probe_chunking():
+def test_determinism_same_seed_and_probe_chunking(monkeypatch):
     text, clips, y = planted_w(0.5)
     a = _run(text, clips, y, runs=2)
     b = _run(text, clips, y, runs=2)
     assert a["summary"] == b["summary"] and a["paired_tests"] == b["paired_tests"]
     chunked = dataclasses.replace(FAST, chunk_size=7)
+    import grounding_eval.probe.contrastive as contrastive
+
+    rows_per_pass: list[int] = []
+    real_ce = contrastive.F.cross_entropy
+    monkeypatch.setattr(contrastive.F, "cross_entropy",
+                        lambda logits, *a, **k: rows_per_pass.append(len(logits)) or real_ce(logits, *a, **k))
     c = run_protocol({"probe": text}, clips, y, train_fraction=0.7, num_runs=2, seed=0, probe_cfg=chunked,
                      metric_fns=METRICS, permuted_control=True)
+    assert max(rows_per_pass) <= 7  # the full-batch step really went through in chunks
     for variant in ("probe", "permuted_text"):
         for r_a, r_c in zip(a["runs"], c["runs"]):
             assert abs(r_a[variant]["final_loss"] - r_c[variant]["final_loss"]) < 1e-5
