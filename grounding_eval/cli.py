@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="base seed; run i uses seed + i (default: the task's)")
     p.add_argument("--num-runs", type=_positive_int, default=None, help="number of class splits (default: the task's)")
     p.add_argument("--limit", type=_positive_int, default=None, help="at most N instances per concept (quick runs)")
-    p.add_argument("--controls", default=None, help="comma-separated controls (permuted_text, random_init); default: the task's")
+    p.add_argument("--controls", default=None, help="comma-separated controls (permuted_text, random_init, procrustes); default: the task's")
     p.add_argument("--output-path", default="results", help="folder (or .json file) for the results JSON; '' to skip")
     p.add_argument("--include-path", action="append", default=[], help="extra folder of task YAML files")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default: $GROUNDING_EVAL_CACHE or ~/.cache/grounding-eval)")
