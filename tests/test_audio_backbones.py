@@ -83,6 +83,14 @@ def test_clap_text_encoder_and_zero_shot_reference_end_to_end(tiny, tmp_path, qu
     assert "clap_zero_shot" not in res2["results"]["quick_freedesktop"]["controls"]
 
 
+def test_clap_text_encoder_refuses_a_model_that_is_not_clap(tiny):
+    """ClapModel.from_pretrained would load any folder with random CLAP weights and no error."""
+    from grounding_eval.text.clap import ClapTextEncoder
+
+    with pytest.raises(GroundingEvalError, match="a 'wav2vec2' model, not a CLAP checkpoint"):
+        ClapTextEncoder(tiny["wav2vec2"])
+
+
 def test_zero_shot_reference_is_cosine_retrieval():
     from grounding_eval.metrics import accuracy_at_k
     from grounding_eval.reference import zero_shot

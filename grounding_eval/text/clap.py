@@ -31,14 +31,25 @@ class ClapTextEncoder(TextEncoder):
             raise GroundingEvalError(f"--model-args: unknown option {unknown[0]!r} for clap:; valid: {', '.join(OPTIONS)}")
         self.requested = model
         self.resolved: ResolvedModel = resolve_model(model, args.get("revision"))
-        self._batch_size = int(args.get("batch_size", 32))
-        self.max_length = int(args.get("max_length", 77))
+        try:
+            self._batch_size = int(args.get("batch_size", 32))
+            self.max_length = int(args.get("max_length", 77))
+        except (TypeError, ValueError):
+            raise GroundingEvalError("--model-args batch_size and max_length must be whole numbers for clap:") from None
         self.device = pick_device(args.get("device"))
-        from transformers import AutoTokenizer, ClapModel
+        from transformers import AutoConfig, AutoTokenizer, ClapModel
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.resolved.path)
+        try:
+            model_type = AutoConfig.from_pretrained(self.resolved.path).model_type
+            if model_type != "clap":  # ClapModel would load it anyway, with every CLAP weight freshly random
+                raise GroundingEvalError(f"--model clap:{model}: a {model_type!r} model, not a CLAP checkpoint; "
+                                         "clap: takes a ClapModel (e.g. laion/clap-htsat-unfused)")
+            self.tokenizer = AutoTokenizer.from_pretrained(self.resolved.path)
+        except (OSError, ValueError) as exc:
+            raise GroundingEvalError(f"--model clap:{model}: cannot load its config or tokenizer "
+                                     f"({str(exc).splitlines()[0][:160]})") from None
         with contextlib.redirect_stdout(io.StringIO()):
             self.model = ClapModel.from_pretrained(self.resolved.path).to(self.device).eval()
 
