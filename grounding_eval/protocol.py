@@ -145,6 +145,7 @@ def run_protocol(
     procrustes_cfg: Any | None = None,
     stats_cfg: Any | None = None,
     on_step: Callable[[], None] | None = None,
+    prepared: dict[int, PreparedRows] | None = None,
 ) -> dict[str, Any]:
     """Every run: a new class split (seed + run), the probe on each text variant, and the controls.
 
@@ -152,7 +153,9 @@ def run_protocol(
     permuted control shuffles the "probe" matrix; `procrustes_cfg` adds the closed-form Procrustes
     baseline on the "probe" matrix. `stats_cfg` (a StatisticsConfig) adds the bootstrap interval to
     every summary statistic and the paired tests of the probe against each other variant.
-    Returns per-run records, per-variant statistics, paired tests and pooled per-class scores.
+    `prepared` (run seed -> PreparedRows) lets several calls on the same instances (a per-layer sweep)
+    share each split's perception side. Returns per-run records, per-variant statistics, paired tests
+    and pooled per-class scores.
     """
     metrics = _as_metrics(metric_fns)
     timing = {"probe_fits": 0.0, "procrustes": 0.0, "statistics": 0.0}
@@ -168,8 +171,12 @@ def run_protocol(
             variants["permuted_text"] = permuted(text_variants["probe"], run_seed)
         t0 = time.perf_counter()
         # The perception side of this split is the same for every text variant: prepared once.
-        rows = prepare_rows(instances, instance_concept, split.train, np.flatnonzero(np.isin(instance_concept, split.test)),
-                            n_concepts, probe_cfg, run_seed)
+        rows = prepared.get(run_seed) if prepared is not None else None
+        if rows is None:
+            rows = prepare_rows(instances, instance_concept, split.train,
+                                np.flatnonzero(np.isin(instance_concept, split.test)), n_concepts, probe_cfg, run_seed)
+            if prepared is not None:
+                prepared[run_seed] = rows
         timing["probe_fits"] += time.perf_counter() - t0
         for name, text in variants.items():
             t0 = time.perf_counter()

@@ -270,6 +270,7 @@ def evaluate(
             views = [(f"{name}@layer{k}", k) for k in range(text_variants["probe"].shape[1])]
         y = np.array([concept_index[i.concept] for i in instances])
         names = [c.name for c in ds.concepts]
+        prepared: dict = {}  # run seed -> the split's perception side, the same for every layer
         for entry_name, layer in views:
             t = time.perf_counter()
             variants = text_variants if layer is None else {v: m[:, layer] for v, m in text_variants.items()}
@@ -279,7 +280,7 @@ def evaluate(
                                      num_runs=cfg.num_runs, seed=cfg.seed, probe_cfg=cfg.probe, metric_fns=metric_fns,
                                      permuted_control="permuted_text" in cfg.controls,
                                      procrustes_cfg=cfg.procrustes if "procrustes" in cfg.controls else None,
-                                     stats_cfg=cfg.statistics, on_step=advance)
+                                     stats_cfg=cfg.statistics, on_step=advance, prepared=prepared)
             layer_timing = {**timing, "protocol": time.perf_counter() - t,
                             **{f"protocol.{k}": v for k, v in proto["timing_seconds"].items()}}
             if clap_pair(text_encoder.identity(), encoder.identity()):  # see grounding_eval/reference.py
