@@ -219,3 +219,17 @@ def test_logmel_unknown_option_names_the_option_and_the_valid_ones():
 
 def test_logmel_embeds_no_instances():
     assert LogMelBackbone().embed([]).shape == (0, 128)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"batch_size": "abc"}, "batch_size must be a whole number, got 'abc'"),
+    ({"max_seconds": "long"}, "max_seconds must be a number, got 'long'"),
+    ({"num_workers": 1.5}, "num_workers must be a whole number, got 1.5"),
+    ({"n_mels": "many"}, "n_mels must be a whole number, got 'many'"),
+])
+def test_backbone_options_of_the_wrong_type_are_one_line(options, message):
+    """--backbone-args values arrive as YAML scalars: a word where a number belongs is named, not a traceback."""
+    from grounding_eval.audio.logmel import LogMelBackbone
+
+    with pytest.raises(GroundingEvalError, match=f"audio backbone 'logmel': {message}"):
+        LogMelBackbone(**options)

@@ -23,6 +23,20 @@ PIPELINE_VERSION = 1
 BASE_OPTIONS: tuple[str, ...] = ("device", "batch_size", "max_seconds", "min_seconds", "crop", "num_workers")
 
 
+def as_number(backbone: str, key: str, value: Any, kind: type = int, minimum: float | None = None) -> Any:
+    """An option as `kind` (int or float), or a one-line error naming backbone, option and what is valid."""
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise GroundingEvalError(f"audio backbone {backbone!r}: {key} must be a {'whole number' if kind is int else 'number'}, "
+                                 f"got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise GroundingEvalError(f"audio backbone {backbone!r}: {key} must be >= {minimum:g}, got {value!r}")
+    return number
+
+
 def check_options(backbone: str, options: dict[str, Any], valid: Iterable[str]) -> None:
     """Refuse options a backbone does not know, in one line naming the bad ones and the valid ones."""
     valid = sorted(set(valid))
@@ -52,6 +66,10 @@ class AudioBackbone(PerceptionEncoder):
     ) -> None:
         if crop not in CROP_MODES:
             raise GroundingEvalError(f"audio backbone {self.name!r}: unknown crop {crop!r}; valid: {', '.join(CROP_MODES)}")
+        batch_size = as_number(self.name, "batch_size", batch_size)
+        max_seconds = None if max_seconds is None else as_number(self.name, "max_seconds", max_seconds, float)
+        min_seconds = as_number(self.name, "min_seconds", min_seconds, float)
+        num_workers = None if num_workers is None else as_number(self.name, "num_workers", num_workers)
         if int(batch_size) < 1:
             raise GroundingEvalError(f"audio backbone {self.name!r}: batch_size must be >= 1, got {batch_size}")
         if max_seconds is not None and float(max_seconds) <= 0:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
+from grounding_eval.audio.backbone import BASE_OPTIONS, as_number, check_options
 from grounding_eval.audio.pipeline import POOLINGS, pool_time
 from grounding_eval.audio.torch_backbone import TorchAudioBackbone
 from grounding_eval.errors import GroundingEvalError
@@ -79,7 +79,7 @@ class HFAudioBackbone(TorchAudioBackbone):
         self.embedding = str(options.pop("embedding", self.family.embeddings[0]))
         if self.embedding not in self.family.embeddings:
             raise GroundingEvalError(f"audio backbone {family!r}: unknown embedding {self.embedding!r}; valid: {', '.join(self.family.embeddings)}")
-        self.layer = int(options.pop("layer", -1))
+        self.layer = as_number(family, "layer", options.pop("layer", -1))
         self.pooling = str(options.pop("pooling", "mean"))
         if self.pooling not in POOLINGS:
             raise GroundingEvalError(f"audio backbone {family!r}: unknown pooling {self.pooling!r}; valid: {', '.join(POOLINGS)}")

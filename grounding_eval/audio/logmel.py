@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from grounding_eval.audio.backbone import BASE_OPTIONS, AudioBackbone, check_options
+from grounding_eval.audio.backbone import BASE_OPTIONS, AudioBackbone, as_number, check_options
 from grounding_eval.audio.mel import mel_filterbank, mel_spectrogram
 from grounding_eval.errors import GroundingEvalError
 
@@ -26,8 +26,8 @@ class LogMelBackbone(AudioBackbone):
 
     def __init__(self, **options: Any) -> None:
         check_options(self.name, options, self.OPTIONS)
-        n_mels = int(options.pop("n_mels", 64))
-        sample_rate = int(options.pop("sample_rate", 16000))
+        n_mels = as_number(self.name, "n_mels", options.pop("n_mels", 64))
+        sample_rate = as_number(self.name, "sample_rate", options.pop("sample_rate", 16000))
         if n_mels < 1:
             raise GroundingEvalError(f"audio backbone 'logmel': n_mels must be >= 1, got {n_mels}")
         if sample_rate < 8000:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from grounding_eval.audio.backbone import BASE_OPTIONS, AudioBackbone, check_options
+from grounding_eval.audio.backbone import BASE_OPTIONS, AudioBackbone, as_number, check_options
 from grounding_eval.audio.checkpoints import sha256_file
 from grounding_eval.audio.mel import mel_filterbank, power_spectrogram
 from grounding_eval.errors import GroundingEvalError
@@ -139,7 +139,7 @@ class AisfxBackbone(AudioBackbone):
         if pooling not in POOLINGS:
             raise GroundingEvalError(f"audio backbone 'aisfx': unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
         # How many blocks go through the CNN at once: bounds memory, does not change the numbers.
-        self.blocks_per_forward = int(options.pop("blocks_per_forward", 64))
+        self.blocks_per_forward = as_number(self.name, "blocks_per_forward", options.pop("blocks_per_forward", 64), minimum=1)
         super().__init__(**options)
         self.pooling = pooling
         _cnn_module()  # fail now, in one line, if aisfx is missing
