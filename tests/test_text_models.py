@@ -214,6 +214,16 @@ def test_cache_key_holds_what_changes_the_vectors(tiny_models, tmp_path):
     vocab = copy / "tokenizer.json"
     vocab.write_text(vocab.read_text().replace('"[unused0]"', '"[unusedX]"'))
     assert make_hf_encoder(str(copy)).identity()["tokenizer_sha256"] != base.identity()["tokenizer_sha256"]
+    # same weights and tokenizer, another layer_norm_eps: other vectors, so another key
+    import json
+
+    same = tmp_path / "bert-eps"
+    shutil.copytree(tiny_models["bert"], same)
+    cfg = json.loads((same / "config.json").read_text())
+    (same / "config.json").write_text(json.dumps({**cfg, "layer_norm_eps": 0.5}))
+    edited = make_hf_encoder(str(same))
+    assert not np.allclose(edited.embed(PROMPTS), base.embed(PROMPTS), atol=1e-4)
+    assert edited.identity()["weights_sha256"] == base.identity()["weights_sha256"] and edited.cache_key() != key
 
 
 def test_bf16_runs_and_reports_its_dtype(tiny_models):

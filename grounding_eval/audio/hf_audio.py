@@ -32,6 +32,7 @@ from grounding_eval.audio.backbone import BASE_OPTIONS, as_number, check_options
 from grounding_eval.audio.pipeline import POOLINGS, pool_time
 from grounding_eval.audio.torch_backbone import TorchAudioBackbone
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.text.hub import config_sha256
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class HFAudioBackbone(TorchAudioBackbone):
             "source": self.resolved.source,
             "revision": self.resolved.revision,
             "weights_sha256": self.resolved.weights_sha256,
+            "config_sha256": config_sha256(self.resolved.path),
             "architecture": (self.config.architectures or [type(self.config).__name__])[0],
             "feature_extractor": type(self.extractor).__name__,
             "embedding": self.embedding,

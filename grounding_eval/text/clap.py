@@ -15,7 +15,7 @@ import numpy as np
 
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.text.hub import ResolvedModel, resolve_model
+from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
 
 OPTIONS = ("revision", "batch_size", "device", "max_length")
 
@@ -59,9 +59,11 @@ class ClapTextEncoder(TextEncoder):
             "source": self.resolved.source,
             "revision": self.resolved.revision,
             "weights_sha256": self.resolved.weights_sha256,
+            "config_sha256": config_sha256(self.resolved.path),
             "architecture": "ClapModel.get_text_features",
             "max_length": self.max_length,
             "tokenizer": type(self.tokenizer).__name__,
+            "tokenizer_sha256": tokenizer_sha256(self.resolved.path),
         }
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:

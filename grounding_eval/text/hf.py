@@ -21,7 +21,7 @@ import numpy as np
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text import parallel
-from grounding_eval.text.hub import ResolvedModel, resolve_model, tokenizer_sha256
+from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
 from grounding_eval.text.pooling import POOLINGS, label_token_mask, normalise_pooling, token_weights
 
 DTYPES = {"auto": None, "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -234,6 +234,7 @@ class HFTextEncoder(TextEncoder):
             "source": self.resolved.source,
             "revision": self.resolved.revision,
             "weights_sha256": self.resolved.weights_sha256,
+            "config_sha256": config_sha256(self.resolved.path),
             "architecture": (self.config.architectures or [type(self.model).__name__])[0],
             "model_type": getattr(self.config, "model_type", None),
             "part": "encoder" if getattr(self.config, "is_encoder_decoder", False) else "whole",

@@ -70,6 +70,17 @@ def weights_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def config_sha256(path: str) -> str:
+    """sha256 over a model directory's config.json and preprocessor_config.json: an edited layer_norm_eps,
+    activation or feature-extractor setting changes the vectors while the weights stay the same."""
+    h = hashlib.sha256()
+    for name in ("config.json", "preprocessor_config.json"):
+        p = Path(path) / name
+        if p.is_file():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
 def tokenizer_sha256(path: str) -> str:
     """sha256 over the tokenizer files of a model directory: a changed vocabulary changes the vectors."""
     h = hashlib.sha256()
