@@ -104,7 +104,7 @@ def check_args(fn: Any, args: dict[str, Any], where: str, what: str) -> None:
                 hint = f"did you mean {near[0]!r}? " if near else ""
                 raise GroundingEvalError(f"{where}.{key}: unknown arg of {what}; {hint}valid: {', '.join(accepted)}")
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn.__init__ if inspect.isclass(fn) else fn)
     except Exception:  # an annotation that does not resolve: nothing to check against
         return
     for key, value in args.items():

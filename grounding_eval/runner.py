@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from grounding_eval import paths, plugins
+from grounding_eval.registry import check_args
 from grounding_eval.cache import EmbeddingCache
 from grounding_eval.data.base import GroundingDataset, Instance
 from grounding_eval.encoders import PerceptionEncoder, TextEncoder
@@ -240,6 +241,7 @@ def evaluate(
         entry = regs.perception_encoders.get(enc_name)
         if entry.name != enc_name:  # a prefix entry such as "hear:" takes the full name
             enc_args["name"] = enc_name
+        check_args(entry.obj, enc_args, f"task {name}: perception_encoder.args", f"perception encoder {enc_name}")
         with rep.console.status(f"loading perception encoder {enc_name}"):
             encoder: PerceptionEncoder = entry.obj(**enc_args)
         inst_mat, inst_stats = _perception_embeddings(encoder, instances, cache, rep)

@@ -63,3 +63,18 @@ def fetch_published(url: str, dest: Path, backbone: str, *, timeout: float = 60.
         if os.path.exists(tmp):
             os.unlink(tmp)
     return dest
+
+
+def build_from_checkpoint(path: str | os.PathLike[str], backbone: str, build) -> object:
+    """torch.load (weights only) then `build(state)`; a file that is not such a checkpoint (not a torch
+    file, or other keys and shapes) is one line naming it, not an unpickling or state-dict traceback."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return build(state)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise GroundingEvalError(f"audio backbone {backbone!r}: checkpoint {path} is not a {backbone} checkpoint ({first})") from None

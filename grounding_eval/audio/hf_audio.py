@@ -91,8 +91,12 @@ class HFAudioBackbone(TorchAudioBackbone):
         _quiet_transformers()
         from transformers import AutoConfig, AutoFeatureExtractor
 
-        self.config = AutoConfig.from_pretrained(self.resolved.path)
-        self.extractor = AutoFeatureExtractor.from_pretrained(self.resolved.path)
+        try:
+            self.config = AutoConfig.from_pretrained(self.resolved.path)
+            self.extractor = AutoFeatureExtractor.from_pretrained(self.resolved.path)
+        except (OSError, ValueError) as exc:
+            raise GroundingEvalError(f"audio backbone {family!r}: model={self.model_id}: cannot load its config or "
+                                     f"feature extractor ({str(exc).strip().splitlines()[0][:160]})") from None
         self.sample_rate = int(self.extractor.sampling_rate)
         if family == "clap":
             # CLAP's extractor picks a RANDOM 10 s chunk (or random fusion chunks) of a longer clip; a

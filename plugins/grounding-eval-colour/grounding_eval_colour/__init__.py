@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from grounding_eval.hookspecs import hookimpl
+from grounding_eval.registry import lazy
 
 TASK_DIR = Path(__file__).resolve().parent / "tasks"
 
 
-def _cielab(**options: Any):
-    from grounding_eval_colour.cielab import CielabEncoder
-
-    return CielabEncoder(**options)
+_cielab = lazy("grounding_eval_colour.cielab", "CielabEncoder")  # args checked against its __init__
 
 
 def _xkcd(**args: Any):

@@ -170,3 +170,17 @@ def test_munsell_task_end_to_end_is_reproducible_and_above_chance(tmp_path):
     r = a["results"]["munsell_color_probe"]
     assert r["chance"]["accuracy@3"] == pytest.approx(0.3)
     assert r["probe"]["accuracy@3"]["mean"] > 0.6 > r["controls"]["permuted_text"]["accuracy@3"]["mean"]
+
+
+def test_cielab_args_are_checked_in_one_line():
+    """The runner checks perception_encoder.args against CielabEncoder's own signature."""
+    from grounding_eval import plugins
+    from grounding_eval.errors import GroundingEvalError
+    from grounding_eval.registry import check_args
+
+    entry = plugins.registries().perception_encoders.get("cielab")
+    with pytest.raises(GroundingEvalError, match=r"args\.foo: unknown arg of perception encoder cielab; valid: illuminant, batch_size, device"):
+        check_args(entry.obj, {"foo": 1}, "args", "perception encoder cielab")
+    with pytest.raises(GroundingEvalError, match=r"args\.batch_size must be an integer, got 'x'"):
+        check_args(entry.obj, {"batch_size": "x"}, "args", "perception encoder cielab")
+    check_args(entry.obj, {"illuminant": "D65", "batch_size": 8, "device": "cpu"}, "args", "perception encoder cielab")

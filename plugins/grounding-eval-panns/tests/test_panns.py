@@ -80,3 +80,17 @@ def test_cnn14_offline_without_checkpoint_names_the_file_and_place(tmp_path):
     msg = str(exc.value)
     assert "\n" not in msg and "Cnn14_mAP=0.431.pth" in msg
     assert str(tmp_path / "home" / "panns_data" / "Cnn14_mAP=0.431.pth") in msg and "checkpoint=PATH" in msg
+
+
+def test_a_file_that_is_not_a_cnn14_checkpoint_is_one_line(tmp_path):
+    """Random bytes, or a torch file of other weights: named, not an unpickling/state-dict traceback."""
+    import torch
+
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"\x00not a checkpoint" * 64)
+    other = tmp_path / "other.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, other)
+    for path in (junk, other):
+        backbone = make_backbone("panns", {"checkpoint": str(path)})
+        with pytest.raises(GroundingEvalError, match=f"checkpoint {path} is not a panns checkpoint"):
+            backbone.load()

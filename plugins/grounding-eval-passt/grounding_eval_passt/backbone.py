@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
-from grounding_eval.audio.checkpoints import fetch_published, local_checkpoint, sha256_file
+from grounding_eval.audio.checkpoints import build_from_checkpoint, fetch_published, local_checkpoint, sha256_file
 from grounding_eval.audio.torch_backbone import TorchAudioBackbone
 from grounding_eval.errors import GroundingEvalError
 
@@ -121,10 +121,8 @@ class PasstBackbone(TorchAudioBackbone):
         }
 
     def load(self) -> Any:
-        import torch
-
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
-        return build(self.arch, EMBEDDINGS[self.embedding][0], state)
+        return build_from_checkpoint(self.checkpoint, self.name,
+                                     lambda state: build(self.arch, EMBEDDINGS[self.embedding][0], state))
 
     def forward(self, module: Any, batch: Any) -> Any:
         with quiet():
