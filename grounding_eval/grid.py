@@ -48,11 +48,16 @@ def load_grid(spec: str) -> Grid:
         path = Path(spec)
         if not path.is_file():
             raise GroundingEvalError(f"grid {spec!r}: not a built-in grid ({', '.join(BUILTIN_GRIDS)}) nor a YAML file")
-        text, shown = path.read_text(encoding="utf-8"), str(path)
+        try:
+            text, shown = path.read_text(encoding="utf-8"), str(path)
+        except UnicodeDecodeError:
+            raise GroundingEvalError(f"{spec}: not UTF-8 text; a grid is a YAML file") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise GroundingEvalError(f"{shown}: invalid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise GroundingEvalError(f"{shown}{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(data, dict):
         raise GroundingEvalError(f"{shown}: a grid file is a mapping with task, metric, models, backbones")
     for key in ("task", "models", "backbones"):
@@ -61,6 +66,8 @@ def load_grid(spec: str) -> Grid:
     for key in ("models", "backbones"):
         if not isinstance(data[key], dict) or not data[key]:
             raise GroundingEvalError(f"{shown}: field {key!r} must be a non-empty mapping of label -> name")
+    published = data.get("published") or {}
+    _check_published(published, shown)
     unknown = set(data) - {"name", "source", "task", "metric", "chance", "models", "backbones", "published"}
     if unknown:
         raise GroundingEvalError(f"{shown}: unknown field {sorted(unknown)[0]!r}; valid: name, source, task, metric, "
@@ -69,7 +76,24 @@ def load_grid(spec: str) -> Grid:
                 metric=str(data.get("metric", "accuracy@3")), chance=data.get("chance"),
                 models={str(k): str(v) for k, v in data["models"].items()},
                 backbones={str(k): str(v) for k, v in data["backbones"].items()},
-                published=data.get("published") or {})
+                published=published)
+
+
+def _check_published(published: Any, shown: str) -> None:
+    """published: model label -> backbone label -> [mean, stderr] or [mean, stderr, permuted], numbers in %."""
+    def bad(where: str) -> GroundingEvalError:
+        return GroundingEvalError(f"{shown}: field {where}: must be model label -> backbone label -> "
+                                  "[mean, stderr] or [mean, stderr, permuted], numbers in %")
+
+    if not isinstance(published, dict):
+        raise bad("published")
+    for m_label, row in published.items():
+        if not isinstance(row, dict):
+            raise bad(f"published.{m_label}")
+        for b_label, cell in row.items():
+            if not (isinstance(cell, list) and len(cell) in (2, 3)
+                    and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in cell)):
+                raise bad(f"published.{m_label}.{b_label}")
 
 
 def _pick(labels: dict[str, str], wanted: str | None, what: str) -> dict[str, str]:

@@ -141,6 +141,19 @@ def test_grid_with_a_metric_the_task_does_not_score_stops(fsd_small, tiny_bert, 
     assert code == 2 and "metric 'acuracy@3' is not a score of task fsd_small_probe; valid: accuracy@1" in err
 
 
+@pytest.mark.parametrize("body, message", [
+    ("published: [1, 2]\n", "field published: must be model label -> backbone label"),
+    ("published: {a: {b: [50]}}\n", "field published.a.b: must be"),
+    ("published: {a: {b: [x, y]}}\n", "field published.a.b: must be"),
+    ("task: [\n", ":6: invalid YAML"),
+])
+def test_malformed_grid_files_are_one_line(tmp_path, capsys, body, message):
+    grid = tmp_path / "g.yaml"
+    grid.write_text("name: g\ntask: distro_sounds_audio_probe\nmodels: {a: x}\nbackbones: {b: aisfx}\n" + body)
+    code, _, err = run_cli(["grid", str(grid), "--dry-run"], capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
 def test_paper_grid_holds_the_published_numbers(capsys):
     from grounding_eval.grid import load_grid
 

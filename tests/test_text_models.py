@@ -294,3 +294,10 @@ def test_two_real_processes_under_torchrun_split_and_gather(tiny_models, tmp_pat
     single = make_hf_encoder(tiny_models["bert"]).embed([f"the sound of thing number {i}" for i in range(7)])
     for k in range(2):
         np.testing.assert_allclose(np.load(tmp_path / f"v-{k}.npy"), single, atol=1e-5)
+
+
+def test_max_length_below_two_is_refused(tiny_models):
+    """The tokenizer reads 0 or 1 as "no limit": a silent full-length run is worse than one line."""
+    for bad in (0, 1, "x"):
+        with pytest.raises(GroundingEvalError, match=f"max_length={bad}: give a whole number >= 2"):
+            make_hf_encoder(tiny_models["bert"], max_length=bad)

@@ -127,8 +127,10 @@ class HFTextEncoder(TextEncoder):
             raise GroundingEvalError(f"--model-args dtype={dtype}: valid dtypes are {', '.join(DTYPES)}")
         try:
             self.max_length = int(args.get("max_length", 64))
+            if self.max_length < 2:  # the tokenizer takes 0 or 1 as "no limit" (two special tokens need 2)
+                raise ValueError
         except ValueError:
-            raise GroundingEvalError(f"--model-args max_length={args['max_length']}: give a whole number") from None
+            raise GroundingEvalError(f"--model-args max_length={args['max_length']}: give a whole number >= 2") from None
         self.world = parallel.current_world()
         self.device_map = args.get("device_map")
         if self.world.size > 1 and not self.device_map and args.get("device") in (None, "", "auto"):
