@@ -53,3 +53,29 @@ def register_metrics(register):
     of a mean-over-instances metric) enables the class-mean average, per-class scores and the
     bootstrap over clips for that metric.
     """
+
+
+@hookspec
+def register_generators(register):
+    """Add generators for generative tasks: `register(name, factory, description=...)`.
+
+    `factory(model: str, **options) -> Generator` (grounding_eval.generative.base): it turns prompts into
+    `n_samples` texts each (an LM, a replay of saved generations, a template baseline, a vLLM engine).
+    """
+
+
+@hookspec
+def register_executors(register):
+    """Add executors that turn a generated text into an instance: `register(name, factory, description=...)`.
+
+    `factory(**options) -> Executor` (grounding_eval.generative.base); e.g. the guarded Python runner.
+    """
+
+
+@hookspec
+def register_scorers(register):
+    """Add scorers of generated instances: `register(name, factory, description=..., level="set"|"instance")`.
+
+    `factory(**options) -> Scorer` (grounding_eval.generative.base): compares generated instances with the
+    references of their concept and/or with the prompts (FAD, KAD, a text-instance match, signal checks).
+    """

@@ -22,6 +22,7 @@ BUILTIN_PLUGINS = (
     "grounding_eval.builtin.perception_encoders",
     "grounding_eval.builtin.datasets",
     "grounding_eval.builtin.metrics",
+    "grounding_eval.builtin.generative",
 )
 
 
@@ -34,6 +35,9 @@ class Registries:
     perception_encoders: Registry
     datasets: Registry
     metrics: Registry
+    generators: Registry
+    executors: Registry
+    scorers: Registry
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -146,6 +150,9 @@ def registries() -> Registries:
         ),
         datasets=Registry("dataset", "list them with 'grounding-eval datasets'"),
         metrics=Registry("metric", "list them with 'grounding-eval plugins'"),
+        generators=Registry("generator", "list them with 'grounding-eval plugins'"),
+        executors=Registry("executor", "list them with 'grounding-eval plugins'"),
+        scorers=Registry("scorer", "list them with 'grounding-eval plugins'"),
     )
 
     def collect(hook_name: str, adder):
@@ -165,6 +172,9 @@ def registries() -> Registries:
         "register_metrics",
         lambda plugin, n, compute, chance, **k: regs.metrics.add(n, compute, plugin=plugin, chance=chance, **k),
     )
+    collect("register_generators", lambda plugin, n, f, **k: regs.generators.add(n, f, plugin=plugin, **k))
+    collect("register_executors", lambda plugin, n, f, **k: regs.executors.add(n, f, plugin=plugin, **k))
+    collect("register_scorers", lambda plugin, n, f, **k: regs.scorers.add(n, f, plugin=plugin, **k))
     _registries = regs
     return regs
 
