@@ -296,3 +296,28 @@ def test_committed_leaderboard_builds_from_its_submissions(tmp_path):
     backbones = {e.backbone for e in board.tasks[TASK]}
     assert {"aisfx", "logmel"} <= backbones
     assert (root / "index.html").read_text() == (REPO / "leaderboard" / "index.html").read_text()
+
+
+def test_fewer_runs_than_the_task_asks_are_refused_and_more_are_accepted(real):
+    """num_runs is an accepted override only upwards: a consistent file (config, hash, seeds, runs and
+    summary all agreeing) with fewer runs than the task's is refused by name."""
+    n = real["tasks"][TASK]["config"]["num_runs"]
+    fewer = copy.deepcopy(real)
+    t = fewer["tasks"][TASK]
+    t["runs"] = t["runs"][: n - 2]
+    t["seeds"] = t["seeds"][: n - 2]
+    t["config"]["num_runs"] = n - 2
+    t["hash"] = canonical_hash(t["config"])
+    resummarise(fewer)
+    with pytest.raises(GroundingEvalError, match=rf"config.num_runs: {n - 2} runs; the task asks for at least {n}"):
+        check_results_for_leaderboard(fewer, "x.json")
+    more = copy.deepcopy(real)
+    t = more["tasks"][TASK]
+    extra = copy.deepcopy(t["runs"][-1])
+    extra["seed"] += 1
+    t["runs"].append(extra)
+    t["seeds"].append(extra["seed"])
+    t["config"]["num_runs"] = n + 1
+    t["hash"] = canonical_hash(t["config"])
+    resummarise(more)
+    check_results_for_leaderboard(more, "x.json")

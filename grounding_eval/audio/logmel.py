@@ -45,6 +45,9 @@ class LogMelBackbone(AudioBackbone):
     def backbone_identity(self) -> dict[str, Any]:
         return {
             "backbone": "logmel",
+            # The rate itself, not only the frames it rounds to: 16000 and 16010 Hz give the same window,
+            # hop and FFT sizes in samples but other mel band edges and other resampled waves.
+            "sample_rate": int(self.sample_rate),
             "n_mels": self.n_mels,
             "win_length": self.win_length,
             "hop_length": self.hop_length,

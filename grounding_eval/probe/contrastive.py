@@ -242,4 +242,4 @@ def _fit_probe(text, rows: PreparedRows, cfg, seed) -> ProbeFit:
     with torch.no_grad():
         tz = F.normalize(text_head(t), dim=1).numpy()
         az = F.normalize(inst_head(a_score), dim=1).numpy()
-    return ProbeFit(tz, az, epochs_run, last, float(log_tau.exp()))
+    return ProbeFit(tz, az, epochs_run, last, float(log_tau.detach().exp()))
