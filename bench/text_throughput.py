@@ -66,7 +66,8 @@ def main() -> None:
     from rich.table import Table
 
     from grounding_eval.cache import EmbeddingCache
-    from grounding_eval.runner import _Reporter, _text_embeddings
+    from grounding_eval.progress import Reporter
+    from grounding_eval.steps import text_vectors
     from grounding_eval.text.hf import make_hf_encoder
 
     torch.manual_seed(0)
@@ -79,15 +80,15 @@ def main() -> None:
     t_ours = time.perf_counter() - t
     assert np.allclose(ours, ref, atol=1e-4), float(np.abs(ours - ref).max())
 
-    rep = _Reporter(Console(stderr=True), False)
+    rep = Reporter(Console(stderr=True), False)
     with tempfile.TemporaryDirectory() as tmp:
         cache = EmbeddingCache(tmp)
         spans = [(13, len(x)) for x in texts]
         t = time.perf_counter()
-        _text_embeddings(enc, texts, spans, cache, rep, "cold")
+        text_vectors(enc, texts, spans, cache, rep, "cold")
         t_cold = time.perf_counter() - t
         t = time.perf_counter()
-        warm, stats = _text_embeddings(enc, texts, spans, EmbeddingCache(tmp), rep, "warm")
+        warm, stats = text_vectors(enc, texts, spans, EmbeddingCache(tmp), rep, "warm")
         t_warm = time.perf_counter() - t
         assert stats["computed"] == 0 and np.allclose(warm, ours, atol=1e-6)
 

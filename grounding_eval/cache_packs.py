@@ -22,10 +22,12 @@ from typing import Any, Sequence
 import numpy as np
 from rich.console import Console
 
-from grounding_eval import paths
+from grounding_eval import paths, plugins
 from grounding_eval.atomic import atomic_write
 from grounding_eval.cache import EmbeddingCache
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.steps import perception_encoder, select_instances, with_backbone
+from grounding_eval.tasks.manager import TaskManager
 
 PACK_FORMAT = "grounding-eval-embedding-pack"
 PACK_VERSION = 1
@@ -41,23 +43,9 @@ def _cache(cache_dir: str | None) -> EmbeddingCache:
 def _task_encoder_and_keys(task: str, backbone: str | None, backbone_args: dict[str, Any],
                            include_paths: Sequence[str]) -> tuple[Any, Any, list[str]]:
     """The task's config (backbone override applied), its perception encoder, and the instance keys it embeds."""
-    from grounding_eval import plugins
-    from grounding_eval.runner import select_instances
-    from grounding_eval.tasks.manager import TaskManager
-
     regs = plugins.registries()
-    cfg = TaskManager(list(include_paths)).get(task)
-    if backbone and backbone != cfg.perception_encoder.name:
-        cfg = cfg.with_overrides(perception_encoder={"name": backbone, "args": dict(backbone_args)})
-    elif backbone_args:
-        cfg = cfg.with_overrides(perception_encoder={"name": cfg.perception_encoder.name,
-                                                     "args": {**cfg.perception_encoder.args, **backbone_args}})
-    name = cfg.perception_encoder.name
-    entry = regs.perception_encoders.get(name)
-    args = {"device": "cpu", **cfg.perception_encoder.args}
-    if entry.name != name:  # a prefix entry such as "hear:" takes the full name, as in the runner
-        args["name"] = name
-    encoder = entry.obj(**args)
+    cfg = with_backbone(TaskManager(list(include_paths)).get(task), backbone, backbone_args)
+    encoder = perception_encoder(task, cfg, regs, "cpu")
     ds = regs.datasets.build(cfg.dataset.name, cfg.dataset.args, f"task {task}: dataset.args")
     instances = select_instances(ds, cfg.max_instances_per_concept, cfg.seed)
     return cfg, encoder, sorted({i.content_hash for i in instances})

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.results import Results, Stat, parse_results
 
 # Subcommand -> "module:function" taking (argv, console) and returning an exit code. Imported lazily so
 # that `grounding-eval tasks` does not pay for torch.
@@ -86,26 +87,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fmt(stat: dict[str, Any] | None) -> str:
-    if not stat:
+def _fmt(stat: Stat | None) -> str:
+    if stat is None:
         return "-"
-    se = stat.get("stderr")
-    return f"{100 * stat['mean']:.1f} ± {100 * se:.1f}" if se is not None else f"{100 * stat['mean']:.1f}"
+    return f"{100 * stat.mean:.1f} ± {100 * stat.stderr:.1f}" if stat.stderr is not None else f"{100 * stat.mean:.1f}"
 
 
-def results_table(res: dict[str, Any]) -> Table:
+def results_table(res: Results) -> Table:
     """One row per task and metric: probe, each control and chance, in percent (mean ± standard error)."""
-    controls = sorted({c for r in res["results"].values() for c in r.get("controls", {})})
-    table = Table(title=f"grounding-eval · {res['model']['name']}", caption="% , mean ± standard error over runs")
+    controls = sorted({c for r in res.results.values() for c in r.controls})
+    table = Table(title=f"grounding-eval · {res.model.name}", caption="% , mean ± standard error over runs")
     for col in ["task", "backbone", "metric", "probe", *controls, "chance"]:
         table.add_column(col, justify="right" if col not in ("task", "backbone", "metric") else "left")
-    for task, r in res["results"].items():
-        backbone = res["tasks"][task]["perception_encoder"]["name"]
-        for metric, stat in r["probe"].items():
-            star = " *" if metric == r["main_metric"] else ""
-            table.add_row(task, backbone, metric + star, _fmt(stat), *[_fmt(r["controls"].get(c, {}).get(metric)) for c in controls],
-                          f"{100 * r['chance'].get(metric, float('nan')):.1f}")
+    for task, r in res.results.items():
+        backbone = res.tasks[task].perception_encoder.name
+        for metric, stat in r.probe.items():
+            star = " *" if metric == r.main_metric else ""
+            table.add_row(task, backbone, metric + star, _fmt(stat), *[_fmt(r.controls.get(c, {}).get(metric)) for c in controls],
+                          f"{100 * r.chance.get(metric, float('nan')):.1f}")
     return table
+
+
+def summary_lines(res: Results) -> list[str]:
+    """Per task: the main metric for the probe, controls and chance; its bootstrap CI; the paired tests."""
+    lines = []
+    for task, r in res.results.items():
+        main, probe = r.main_metric, r.main()
+        line = f"{task}: {main} probe {_fmt(probe)}"
+        for c, s in r.controls.items():
+            line += f", {c} {_fmt(s[main])}"
+        lines.append(line + f", chance {100 * r.chance[main]:.1f} (%)")
+        if probe.ci:
+            line = f"  {round(100 * probe.ci_level)}% bootstrap CI ({r.bootstrap['unit']}): probe [{100 * probe.ci[0]:.1f}, {100 * probe.ci[1]:.1f}]"
+            for c in r.controls:
+                ci = r.main(c).ci if r.main(c) else None
+                if ci:
+                    line += f", {c} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+            lines.append(line)
+        for c, tests in r.paired_tests.items():
+            t = tests.get(main)
+            if t:
+                t_p = "n/a" if t.p_t_test is None else f"{t.p_t_test:.3g}"
+                lines.append(f"  probe - {c}: {100 * t.mean_difference:+.1f} points over {t.n} paired runs, "
+                             f"one-sided p = {t.p_sign_flip:.3g} (sign-flip), {t_p} (paired t)")
+    return lines
 
 
 def _cmd_tasks(argv: Sequence[str], console: Console) -> int:
@@ -192,30 +217,13 @@ def run(argv: Sequence[str], console: Console | None = None) -> int:
         output_path=args.output_path or None, include_paths=args.include_path, cache_dir=args.cache_dir,
         use_cache=not args.no_cache, show_progress=not args.quiet, plots=args.plots,
     )
-    console.print(results_table(res))
-    for task, r in res["results"].items():
-        main = r["main_metric"]
-        line = f"{task}: {main} probe {_fmt(r['probe'][main])}"
-        for c, s in r["controls"].items():
-            line += f", {c} {_fmt(s[main])}"
-        console.print(line + f", chance {100 * r['chance'][main]:.1f} (%)")
-        ci = r["probe"][main].get("ci")
-        if ci:
-            lvl = round(100 * r["probe"][main]["ci_level"])
-            line = f"  {lvl}% bootstrap CI ({r['bootstrap']['unit']}): probe [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
-            for c, s in r["controls"].items():
-                if s.get(main, {}).get("ci"):
-                    line += f", {c} [{100 * s[main]['ci'][0]:.1f}, {100 * s[main]['ci'][1]:.1f}]"
-            console.print(line)
-        for c, tests in r.get("paired_tests", {}).items():
-            t = tests.get(main)
-            if t:
-                t_p = "n/a" if t["p_t_test"] is None else f"{t['p_t_test']:.3g}"
-                console.print(f"  probe - {c}: {100 * t['mean_difference']:+.1f} points over {t['n']} paired runs, "
-                              f"one-sided p = {t['p_sign_flip']:.3g} (sign-flip), {t_p} (paired t)")
-    if "output_file" in res:
-        console.print(f"results written to {res['output_file']} ({res['wall_time_seconds']:.1f} s)")
-    for path in res.get("plot_files", []):
+    typed = parse_results(res, "results (internal)")
+    console.print(results_table(typed))
+    for line in summary_lines(typed):
+        console.print(line)
+    if typed.output_file:
+        console.print(f"results written to {typed.output_file} ({typed.wall_time_seconds:.1f} s)")
+    for path in typed.plot_files or []:
         console.print(f"plot written to {path}")
     return 0
 

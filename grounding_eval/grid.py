@@ -23,6 +23,8 @@ from rich.table import Table
 
 from grounding_eval.atomic import atomic_write_text
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.results import parse_results
+from grounding_eval.runner import evaluate
 
 BUILTIN_GRIDS = {"paper": "ngo_kim_2024.yaml"}
 
@@ -111,8 +113,6 @@ def _pick(labels: dict[str, str], wanted: str | None, what: str) -> dict[str, st
 def run_grid(grid: Grid, *, models: dict[str, str], backbones: dict[str, str], output_dir: Path,
              console: Console, eval_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Every cell, each in isolation; a failing cell becomes its one-line reason."""
-    from grounding_eval.runner import evaluate
-
     cells: list[dict[str, Any]] = []
     for m_label, model in models.items():
         for b_label, backbone in backbones.items():
@@ -126,14 +126,17 @@ def run_grid(grid: Grid, *, models: dict[str, str], backbones: dict[str, str], o
             except Exception as exc:  # noqa: BLE001 - any loader failure is this cell's, not the grid's
                 cell["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
             else:
-                r = res["results"][grid.task]
-                if grid.metric not in r["probe"]:  # a typo would otherwise fill every cell with "-"
+                typed = parse_results(res, "results (internal)")
+                r = typed.results[grid.task]
+                if grid.metric not in r.probe:  # a typo would otherwise fill every cell with "-"
                     raise GroundingEvalError(f"grid {grid.name}: metric {grid.metric!r} is not a score of task "
-                                             f"{grid.task}; valid: {', '.join(sorted(r['probe']))}")
-                cell["ours"] = r["probe"].get(grid.metric)
-                cell["permuted_text"] = r["controls"].get("permuted_text", {}).get(grid.metric)
-                cell["p_value"] = r.get("paired_tests", {}).get("permuted_text", {}).get(grid.metric, {}).get("p_value")
-                cell["results_file"] = res.get("output_file")
+                                             f"{grid.task}; valid: {', '.join(sorted(r.probe))}")
+                permuted = r.controls.get("permuted_text", {}).get(grid.metric)
+                cell["ours"] = r.probe[grid.metric].model_dump(exclude_unset=True)  # plain data for the grid JSON
+                cell["permuted_text"] = permuted.model_dump(exclude_unset=True) if permuted else None
+                test = r.paired_tests.get("permuted_text", {}).get(grid.metric)
+                cell["p_value"] = test.p_value if test else None
+                cell["results_file"] = typed.output_file
             if "error" in cell:
                 console.print(f"  [red]failed[/]: {cell['error']}")
             pub = grid.published.get(m_label, {}).get(b_label)

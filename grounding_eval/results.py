@@ -1,7 +1,8 @@
-"""The results JSON, written down as a JSON Schema (the contract the leaderboard and `compare` read).
+"""The results JSON as typed models: one definition that builds the file, checks it, and gives its JSON Schema.
 
 One file holds one evaluation call: several tasks may share it, as in lm-eval. Bump SCHEMA_VERSION on
-any change that a reader of old files would trip over.
+any change that a reader of old files would trip over. Readers (CLI, `compare`, plots) take `Results`
+from `parse_results` and use attributes; `RESULTS_SCHEMA` is generated from the same models.
 """
 
 from __future__ import annotations
@@ -13,119 +14,202 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
 
 SCHEMA_VERSION = 1
 
-_STAT = {
-    "type": "object",
-    "required": ["mean", "stderr", "n"],
-    "properties": {"mean": {"type": "number"}, "stderr": {"type": ["number", "null"]}, "n": {"type": "integer", "minimum": 1},
-                   # optional: the bootstrap interval [low, high] and its level (see results.<task>.bootstrap)
-                   "ci": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
-                   "ci_level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}},
-}
-_PAIRED = {  # probe vs a control over the same splits, one-sided (probe higher)
-    "type": "object",
-    "required": ["mean_difference", "n", "p_value", "method"],
-    "properties": {"mean_difference": {"type": "number"}, "n": {"type": "integer"},
-                   "p_value": {"type": ["number", "null"]}, "p_sign_flip": {"type": "number"},
-                   "p_t_test": {"type": ["number", "null"]}, "method": {"enum": ["sign_flip", "t_test"]}},
-}
-_SCORES = {"type": "object", "additionalProperties": _STAT}
-_RUN_VARIANT = {
-    "type": "object",
-    "required": ["scores", "n_test_instances"],
-    "properties": {"scores": {"type": "object", "additionalProperties": {"type": "number"}},
-                   "n_test_instances": {"type": "integer"}},
-}
 
-RESULTS_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "grounding-eval results",
-    "type": "object",
-    "required": ["schema_version", "results", "tasks", "model", "environment", "date", "wall_time_seconds"],
-    "properties": {
-        "schema_version": {"const": SCHEMA_VERSION},
-        "results": {  # task -> the headline numbers
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "required": ["main_metric", "probe", "chance"],
-                "properties": {
-                    "main_metric": {"type": "string"},
-                    "probe": _SCORES,  # the probe on the model's text embeddings
-                    "controls": {"type": "object", "additionalProperties": _SCORES},  # permuted_text, random_init
-                    "chance": {"type": "object", "additionalProperties": {"type": "number"}},
-                    # control -> metric -> paired test (optional, compatible extension of version 1)
-                    "paired_tests": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": _PAIRED}},
-                    "bootstrap": {"type": "object"},
-                },
-            },
-        },
-        "tasks": {  # task -> everything needed to reproduce and audit it
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "required": ["version", "hash", "config", "dataset", "perception_encoder", "seeds", "runs", "concepts"],
-                "properties": {
-                    "version": {"type": "integer"},
-                    "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                    "config": {"type": "object"},
-                    "dataset": {
-                        "type": "object",
-                        "required": ["name", "fingerprint", "n_concepts", "n_instances", "skipped"],
-                        "properties": {"skipped": {"type": "array", "items": {"type": "object", "required": ["id", "reason"]}}},
-                    },
-                    "perception_encoder": {"type": "object", "required": ["name", "identity"]},
-                    "text_encoder": {"type": "object"},
-                    "seeds": {"type": "array", "items": {"type": "integer"}},
-                    "concepts": {"type": "array", "items": {"type": "string"}},
-                    "runs": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["seed", "train", "test", "probe"],
-                            "properties": {"probe": _RUN_VARIANT, "permuted_text": _RUN_VARIANT, "random_init": _RUN_VARIANT},
-                        },
-                    },
-                    # variant -> concept -> {n_runs, n_instances, metric: value} pooled over test runs (optional)
-                    "per_class": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {
-                        "type": "object", "required": ["n_instances"]}}},
-                    "concept_parents": {"type": "object"},
-                    "cache": {"type": "object"},
-                    "timing_seconds": {"type": "object"},
-                },
-            },
-        },
-        "model": {"type": "object", "required": ["name", "identity"]},
-        "environment": {"type": "object", "required": ["packages", "python", "platform", "git_hash", "device"]},
-        "date": {"type": "string"},
-        "wall_time_seconds": {"type": "number", "minimum": 0},
-    },
-}
+class _Strict(BaseModel):
+    """A results section whose keys are the contract: an unknown key is a typo or a newer file, and fails."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Open(BaseModel):
+    """A section that also records what its producer adds (an encoder's report, its identity)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+# Free-form numbers keep their JSON type (a count stays an integer, a score a float).
+Number = int | float
+
+
+class Stat(_Strict):
+    """A score over runs: mean, standard error (null for one run), number of runs, optional bootstrap CI."""
+
+    mean: float
+    stderr: float | None
+    n: int = Field(ge=1)
+    ci: list[float] | None = Field(default=None, min_length=2, max_length=2)  # the bootstrap interval [low, high] (see TaskResult.bootstrap)
+    ci_level: float | None = Field(default=None, gt=0, lt=1)
+
+
+class PairedTest(_Strict):
+    """The probe against a control over the same splits, one-sided (probe higher)."""
+
+    mean_difference: float
+    n: int
+    p_sign_flip: float | None = None
+    p_t_test: float | None = None
+    alternative: str | None = None
+    method: Literal["sign_flip", "t_test"]
+    p_value: float | None
+
+
+class TaskResult(_Strict):
+    """The headline numbers of one task: `results.<task>`."""
+
+    main_metric: str
+    probe: dict[str, Stat]  # metric -> the probe on the model's text embeddings
+    controls: dict[str, dict[str, Stat]] = {}  # control (permuted_text, random_init, ...) -> metric -> stat
+    chance: dict[str, Number]
+    paired_tests: dict[str, dict[str, PairedTest]] = {}  # control -> metric -> test
+    bootstrap: dict[str, Any] = {}  # resamples, unit, confidence
+
+    def main(self, variant: str = "probe") -> Stat | None:
+        """The main metric's statistic for the probe or a control (None when that control did not run)."""
+        scores = self.probe if variant == "probe" else self.controls.get(variant, {})
+        return scores.get(self.main_metric)
+
+
+class RunVariant(_Open):
+    """One text variant in one run: its scores on the test concepts' instances."""
+
+    scores: dict[str, Number]
+    per_class: dict[str, dict[str, Number]] = {}
+    n_test_instances: int
+
+
+class Run(_Open):
+    """One class split: seed, train and test concepts, and one entry per text variant (probe, controls)."""
+
+    __pydantic_extra__: dict[str, RunVariant] = Field(init=False)
+    seed: int
+    train: list[str]
+    test: list[str]
+    probe: RunVariant
+
+    def variant(self, name: str) -> RunVariant | None:
+        return self.probe if name == "probe" else (self.model_extra or {}).get(name)
+
+
+class Skipped(_Open):
+    id: str
+    reason: str
+
+
+class DatasetRecord(_Strict):
+    name: str
+    fingerprint: str
+    n_concepts: int
+    n_instances: int
+    skipped: list[Skipped]
+    provenance: Any = None
+
+
+class PerceptionRecord(_Strict):
+    name: str
+    modality: str | None = None
+    identity: dict[str, Any]
+    cache_key: str | None = None
+
+
+class TaskRecord(_Strict):
+    """Everything needed to reproduce and audit one task: `tasks.<task>`."""
+
+    version: int
+    hash: str = Field(pattern="^[0-9a-f]{64}$")
+    config: dict[str, Any]  # the resolved task config (grounding_eval.tasks.TaskConfig)
+    dataset: DatasetRecord
+    concepts: list[str]
+    perception_encoder: PerceptionRecord
+    text_encoder: dict[str, Any] = {}  # cache key, prompts, spans, and what the text encoder reports
+    seeds: list[int]
+    runs: list[Run] = Field(min_length=1)
+    # variant -> concept -> {n_runs, n_instances, metric: value}, pooled over every run the concept was tested in
+    per_class: dict[str, dict[str, dict[str, Number]]] = {}
+    concept_parents: dict[str, Any] = {}
+    cache: dict[str, Any] = {}
+    timing_seconds: dict[str, Number] = {}
+
+
+class ModelRecord(_Strict):
+    name: str
+    kind: str | None = None
+    identity: dict[str, Any]
+
+
+class Environment(_Open):
+    packages: dict[str, str]
+    python: str
+    platform: str
+    cpu: str | None = None
+    cpu_count: int | None = None
+    device: str
+    git_hash: str | None
+
+
+class Results(_Strict):
+    """One results file: one evaluation call, possibly several tasks (as in lm-eval)."""
+
+    schema_version: Literal[1]
+    results: dict[str, TaskResult]  # task -> the headline numbers
+    tasks: dict[str, TaskRecord]  # task -> everything needed to reproduce and audit it
+    model: ModelRecord
+    environment: Environment
+    date: str
+    wall_time_seconds: float = Field(ge=0)
+    # set on the returned object only, after the file is written (not in the file itself)
+    output_file: str | None = None
+    plot_files: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _same_tasks(self) -> "Results":
+        if set(self.results) != set(self.tasks):  # every reader pairs the two by task name
+            odd = sorted(set(self.results) ^ set(self.tasks))[0]
+            raise ValueError(f"@tasks.{odd}: 'results' and 'tasks' must name the same tasks")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """The plain JSON data, as written: keys that were never set are left out."""
+        return self.model_dump(exclude_unset=True)
+
+
+RESULTS_SCHEMA: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                  **Results.model_json_schema()}
+
+
+def parse_results(data: Any, source: str = "results") -> Results:
+    """The typed results; a one-line GroundingEvalError names the first field that breaks the schema."""
+    try:
+        return Results.model_validate(data)
+    except ValidationError as exc:
+        raise GroundingEvalError(f"{source}: {describe_error(exc.errors()[0])}") from None
+
+
+def describe_error(err: dict[str, Any]) -> str:
+    """`field a.b.c: what is wrong`, from one pydantic error (a validator's message may name its own field)."""
+    msg = str(err.get("ctx", {}).get("error", err["msg"])) if err["type"] == "value_error" else err["msg"]
+    if msg.startswith("@"):  # "@field: message" from a model validator
+        where, msg = msg[1:].split(": ", 1)
+        return f"field {where}: {msg}"
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"field {where}: {msg[:200]}"
 
 
 def validate_results(data: Any, source: str = "results") -> None:
     """Raise a one-line GroundingEvalError naming the first field that breaks the schema."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(RESULTS_SCHEMA)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        e = errors[0]
-        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise GroundingEvalError(f"{source}: field {where}: {e.message.splitlines()[0][:200]}")
-    if set(data["results"]) != set(data["tasks"]):  # every reader pairs the two by task name
-        odd = sorted(set(data["results"]) ^ set(data["tasks"]))[0]
-        raise GroundingEvalError(f"{source}: field tasks.{odd}: 'results' and 'tasks' must name the same tasks")
+    parse_results(data, source)
 
 
 def load_results(path: str) -> dict[str, Any]:
+    """A results file as plain data, checked against the schema (`parse_results` for the typed form)."""
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:

@@ -12,7 +12,7 @@ import torch
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text import parallel
 from grounding_eval.text.hf import make_hf_encoder
-from grounding_eval.runner import concept_span
+from grounding_eval.steps import concept_span
 
 PROMPTS = ["the sound of dog bark", "the sound of a violin", "the sound of rain", "the sound of a large church bell ringing",
            "the sound of thunder", "the sound of a car horn in heavy traffic at night"]

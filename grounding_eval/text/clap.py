@@ -24,7 +24,7 @@ class ClapTextEncoder(TextEncoder):
     name = "clap"
 
     def __init__(self, model: str, **args: Any):
-        from grounding_eval.text.hf import pick_device
+        from grounding_eval.devices import pick_device
 
         unknown = sorted(set(args) - set(OPTIONS))
         if unknown:

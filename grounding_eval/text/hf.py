@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from grounding_eval.encoders import ProgressCallback, TextEncoder
+from grounding_eval.devices import pick_device
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text import parallel
 from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
@@ -68,16 +69,6 @@ def check_options(args: dict[str, Any], valid: dict[str, str], kind: str) -> Non
         raise GroundingEvalError(
             f"--model-args: unknown option {unknown[0]!r} for {kind} models; {hint}valid: {', '.join(valid)}"
         )
-
-
-def pick_device(device: str | None) -> str:
-    import torch
-
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise GroundingEvalError(f"--device {device}: no CUDA GPU is visible here; use --device cpu")
-    return device
 
 
 def parse_layer(value: Any) -> int | str:
