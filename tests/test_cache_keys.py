@@ -59,17 +59,18 @@ def test_label_pooled_text_is_keyed_by_the_concept_span(tiny_bert, tmp_path):
     """The same prompt with another concept span ("a dog" vs "dog" in "sound of a dog") pools other tokens:
     the second must be computed, not read back from the first's cache entry."""
     from grounding_eval.cache import EmbeddingCache
-    from grounding_eval.runner import _Reporter, _text_embeddings
+    from grounding_eval.progress import Reporter
+    from grounding_eval.steps import text_vectors
     from grounding_eval.text.hf import make_hf_encoder
 
     enc = make_hf_encoder(tiny_bert, pooling="label")
     cache = EmbeddingCache(tmp_path)
-    rep = _Reporter(Console(), False)
+    rep = Reporter(Console(), False)
     prompt = "sound of a dog"
-    wide, stats = _text_embeddings(enc, [prompt], [(9, 14)], cache, rep, "t")
-    narrow, stats2 = _text_embeddings(enc, [prompt], [(11, 14)], cache, rep, "t")
+    wide, stats = text_vectors(enc, [prompt], [(9, 14)], cache, rep, "t")
+    narrow, stats2 = text_vectors(enc, [prompt], [(11, 14)], cache, rep, "t")
     assert stats2 == {"cached": 0, "computed": 1}
     np.testing.assert_array_equal(narrow, enc.embed([prompt], spans=[(11, 14)]))
     assert not np.allclose(wide, narrow)
-    again, stats3 = _text_embeddings(enc, [prompt], [(11, 14)], cache, rep, "t")
+    again, stats3 = text_vectors(enc, [prompt], [(11, 14)], cache, rep, "t")
     assert stats3 == {"cached": 1, "computed": 0} and np.array_equal(again, narrow)
