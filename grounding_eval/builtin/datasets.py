@@ -54,6 +54,7 @@ _audiofolder = lazy("grounding_eval.data.local", "build_audiofolder")
 
 
 _csv_manifest = lazy("grounding_eval.data.local", "build_csv_manifest")
+_notes = lazy("grounding_eval.data.notes", "build_notes")
 
 
 @hookimpl
@@ -71,6 +72,8 @@ def register_datasets(register):
              describe=_describe_esc50, progress=True)
     register("urbansound8k", _urbansound8k, description="UrbanSound8K (metadata/UrbanSound8K.csv + audio/foldN/)",
              describe=_describe_urbansound8k, progress=True)
+    register("notes", _notes, description="instrument notes: fluidsynth renders (FluidR3 GM soundfont) of each instrument "
+             "at each pitch, plus the gcompris instrument recordings; references of the generative notes tier")
     register("audiofolder", _audiofolder, description="your recordings: root=DIR with one sub-folder per class",
              describe=lambda: {"source": "your folder: args root=DIR (DIR/<label>/<clips>)"}, progress=True)
     register("csv_manifest", _csv_manifest, description="your recordings listed in a CSV: manifest=FILE.csv with columns path,label",

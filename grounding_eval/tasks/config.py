@@ -520,9 +520,22 @@ def _build(cls: type, loc: _Loc, prefix: str) -> Any:
 # Public entry points.
 
 
+def _build_task(tree: _Loc) -> Any:
+    """A probe task, or (`kind: generative`) a generative one (grounding_eval/generative/config.py)."""
+    kind = tree.value.get("kind")
+    if kind is not None and kind.value == "generative":
+        from grounding_eval.generative.config import GenerativeTaskConfig
+
+        return _build(GenerativeTaskConfig, tree, "")
+    if kind is not None and kind.value != "probe":
+        raise _fail(kind, kind.file, f"kind must be probe or generative, got {_got(kind.value)}")
+    tree = _Loc({k: v for k, v in tree.value.items() if k != "kind"}, tree.file, tree.line)
+    return _build(TaskConfig, tree, "")
+
+
 def load_task_file(path: str | Path, *, display: str | None = None) -> TaskConfig:
     """Load, include-resolve and validate one task YAML file; `display` is how messages name it (default: path)."""
-    return _build(TaskConfig, _resolve_file(Path(path), display or str(path), ()), "")
+    return _build_task(_resolve_file(Path(path), display or str(path), ()))
 
 
 def task_from_dict(d: dict[str, Any], source: str = "<dict>") -> TaskConfig:
@@ -531,7 +544,7 @@ def task_from_dict(d: dict[str, Any], source: str = "<dict>") -> TaskConfig:
         raise GroundingEvalError(f"{source}: a task config must be a mapping, got {type(d).__name__}")
     if "include" in d:
         raise GroundingEvalError(f"{source}: 'include' works only in YAML files; register the file path instead")
-    return _build(TaskConfig, _from_plain(d, source), "")
+    return _build_task(_from_plain(d, source))
 
 
 def read_task_name(path: str | Path, *, display: str | None = None) -> str:

@@ -1,0 +1,431 @@
+"""`evaluate_generative()`: task -> references -> prompts -> generations (cached) -> guarded execution
+(cached) -> embeddings (cached) -> scores beside the template baseline and the controls -> results.
+
+Systems scored the same way: the model, and the template baseline (no LM). Each is scored twice: over
+its valid clips, and with every failure counted as a silent clip (so failing on hard prompts cannot help).
+Controls: shuffled prompts (each clip scored against another concept; paired test vs matched), silence
+and white-noise floors (one per generated sample), and the references split in half (the best score
+reachable at that N).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from rich.console import Console
+
+from grounding_eval import paths, plugins
+from grounding_eval.data.base import Instance
+from grounding_eval.errors import GroundingEvalError
+from grounding_eval.generative.base import Prompt
+from grounding_eval.generative.config import GenerativeTaskConfig
+from grounding_eval.generative.executor import Execution
+from grounding_eval.generative.generators import GenerationCache, ReplayGenerator, TemplateGenerator, write_generations
+from grounding_eval.generative.outcomes import OK, count_outcomes
+
+SCORE_RATE = 16000  # generated clips are stored at this rate (the embedder resamples to its own)
+
+
+def code_execution_refusal(name: str) -> GroundingEvalError:
+    return GroundingEvalError(f"task {name} runs model-written code (unsafe_code: true): add --allow-code-execution "
+                              f"to run it (a guard, not a security boundary: docs/generative.md); nothing was executed")
+
+
+def build_prompts(cfg: GenerativeTaskConfig, concepts: Sequence[Any]) -> list[Prompt]:
+    """One prompt per concept, or per (concept, note) for the notes tier; ids are stable across runs."""
+    from grounding_eval.data.notes import frequency
+
+    out = []
+    for c in concepts:
+        slug = "".join(ch if ch.isalnum() else "_" for ch in c.name.lower()).strip("_")
+        base = {"concept": c.text, "duration": cfg.prompts.duration, "sample_rate": cfg.sample_rate}
+        if cfg.prompts.notes:
+            for note in cfg.prompts.notes:
+                fields = {**base, "note": note, "frequency": round(frequency(note), 2)}
+                out.append(Prompt(f"{slug}_{note.replace('#', 's')}", c.name, cfg.prompts.template.format(**fields), fields))
+        else:
+            out.append(Prompt(slug, c.name, cfg.prompts.template.format(**base), base))
+    return out
+
+
+# ---- execution, cached ---------------------------------------------------------------------------------
+
+class ExecutionCache:
+    """Outcome (+ the waveform, as a 16 kHz WAV the harness wrote from the pipe's samples) per
+    (executor identity, text); a re-score reruns no program."""
+
+    def __init__(self, root: Path, executor_key: str, enabled: bool = True):
+        self.dir = root / executor_key[:16]
+        self.enabled = enabled
+
+    def key(self, text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, text: str) -> tuple[dict, Path | None] | None:
+        if not self.enabled:
+            return None
+        k = self.key(text)
+        try:
+            rec = json.loads((self.dir / f"{k}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        wav = self.dir / f"{k}.wav"
+        if rec.get("kind") == OK and not wav.is_file():
+            return None
+        return rec, (wav if rec.get("kind") == OK else None)
+
+    def put(self, text: str, ex: Execution) -> tuple[dict, Path | None]:
+        from grounding_eval.atomic import atomic_write, atomic_write_json
+
+        k = self.key(text)
+        rec = ex.record()
+        wav = None
+        if ex.kind == OK:
+            wave = _to_score_rate(ex.waveform, int(ex.sample_rate))
+            wav = self.dir / f"{k}.wav"
+            atomic_write(wav, lambda f: _write_wav(f, wave))
+            rec["sha256"] = hashlib.sha256(wav.read_bytes()).hexdigest()
+        if self.enabled or ex.kind == OK:
+            atomic_write_json(self.dir / f"{k}.json", rec)
+        return rec, wav
+
+
+def _to_score_rate(wave: np.ndarray, rate: int) -> np.ndarray:
+    from grounding_eval.audio.io import resample
+
+    out = resample(np.asarray(wave, np.float32), rate, SCORE_RATE)
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    return out / peak if peak > 1.0 else out  # clipping programs are scaled, not clipped
+
+
+def _write_wav(f, wave: np.ndarray) -> None:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, wave, SCORE_RATE, subtype="FLOAT", format="WAV")
+    f.write(buf.getvalue())
+
+
+@dataclass
+class SystemClips:
+    """One system's (model or template) programs and what became of each, in (prompt, sample) order."""
+
+    name: str
+    prompts: list[Prompt]
+    texts: list[list[str]]
+    records: list[dict]  # flattened (prompt, sample)
+    wavs: list[Path | None]
+    prompt_index: list[int]  # flattened -> prompt index
+
+
+def run_programs(name: str, prompts: list[Prompt], texts: list[list[str]], executor, cache: ExecutionCache,
+                 rep) -> SystemClips:
+    flat = [(i, t) for i, ts in enumerate(texts) for t in ts]
+    records: list[dict] = []
+    wavs: list[Path | None] = []
+    with rep.bar(f"run programs: {name}", len(flat)) as advance:
+        for _, text in flat:
+            hit = cache.get(text)
+            if hit is None:
+                hit = cache.put(text, executor.run(text))
+            records.append(hit[0])
+            wavs.append(hit[1])
+            advance(1)
+    return SystemClips(name, prompts, texts, records, wavs, [i for i, _ in flat])
+
+
+# ---- scoring -------------------------------------------------------------------------------------------
+
+def _wav_instance(path: Path, concept: str, ident: str) -> Instance:
+    return Instance(id=ident, concept=concept, source=str(path), content_hash=hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def _floor_clip(root: Path, kind: str, seconds: float, seed: int) -> Path:
+    """A silent or white-noise clip written by the harness (the floors); same seed, same file."""
+    from grounding_eval.atomic import atomic_write
+
+    path = root / f"{kind}_{seconds:g}s_{seed}.wav"
+    if not path.is_file():
+        n = int(SCORE_RATE * seconds)
+        wave = (np.zeros(n, np.float32) if kind == "silence"
+                else (0.3 * np.random.default_rng(seed).standard_normal(n)).astype(np.float32))
+        atomic_write(path, lambda f: _write_wav(f, wave))
+    return path
+
+
+def _mean_ci(values: np.ndarray, resamples: int, confidence: float, seed: int) -> dict[str, Any]:
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v)], np.float64)
+    if values.size == 0:
+        return {"mean": None, "ci": None, "n": 0}
+    rng = np.random.default_rng([seed, 0x6E4])
+    boots = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(1)
+    lo, hi = np.percentile(boots, [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2])
+    return {"mean": float(values.mean()), "ci": [float(lo), float(hi)], "n": int(values.size)}
+
+
+def _derangement(n: int, seed: int) -> np.ndarray:
+    """A permutation with no fixed point (each concept paired with another), seeded."""
+    rng = np.random.default_rng([seed, 0x5F1])
+    while True:
+        p = rng.permutation(n)
+        if n < 2 or not np.any(p == np.arange(n)):
+            return p
+
+
+class Judge:
+    """The weight-free text-audio score: probes trained on the reference clips (text side: the judge's
+    text encoder on `judge_prompt`), averaged over seeds, rank each clip among ALL concepts."""
+
+    def __init__(self, text_vecs: np.ndarray, ref_vecs: np.ndarray, ref_concept: np.ndarray, seeds: int, base_seed: int):
+        self.text, self.ref, self.ref_concept = text_vecs, ref_vecs, ref_concept
+        self.seeds = [base_seed + s for s in range(seeds)]
+
+    def similarity(self, clips: np.ndarray, train_mask: np.ndarray | None = None) -> np.ndarray:
+        from grounding_eval.probe.contrastive import fit_probe
+        from grounding_eval.tasks.config import ProbeConfig
+
+        if len(clips) == 0:
+            return np.zeros((0, len(self.text)))
+        ref_c = self.ref_concept if train_mask is None else np.where(train_mask, self.ref_concept, -1)
+        # Generated clips join as rows of no concept (-1): scored, never trained on, not in the z-scoring.
+        rows = np.concatenate([self.ref, clips])
+        concept = np.concatenate([ref_c, np.full(len(clips), -1)])
+        score = np.arange(len(self.ref), len(rows))
+        sims = [fit_probe(self.text, rows, concept, np.unique(ref_c[ref_c >= 0]), score, ProbeConfig(), seed).similarity()
+                for seed in self.seeds]
+        return np.mean(sims, axis=0)
+
+
+def score_set(vecs: np.ndarray, concept: np.ndarray, ref_vecs: np.ndarray, ref_concept: np.ndarray,
+              sim: np.ndarray, k: list[int], cfg: GenerativeTaskConfig, seed: int,
+              pairing: np.ndarray | None = None) -> dict[str, Any]:
+    """FAD/FAD-inf (pooled), KAD (per concept, averaged; interval over concepts), accuracy@K and MRR with
+    bootstrap intervals over clips. `pairing[c]`: score concept c's clips against concept pairing[c]."""
+    from grounding_eval.generative.distances import fad_inf, per_class_kad
+    from grounding_eval.metrics import true_ranks
+
+    sc = cfg.scoring
+    target = concept if pairing is None else pairing[concept]
+    out: dict[str, Any] = {"n_clips": int(len(vecs))}
+    if len(vecs) == 0:
+        return out
+    ranks = true_ranks(sim, target)
+    for kk in k:
+        out[f"accuracy@{kk}"] = _mean_ci((ranks <= kk).astype(float), sc.bootstrap_resamples, sc.confidence, seed)
+    out["mrr"] = _mean_ci(1.0 / ranks, sc.bootstrap_resamples, sc.confidence, seed)
+    kads = per_class_kad(vecs, concept, ref_vecs, ref_concept, None if pairing is None else {int(c): int(pairing[c]) for c in np.unique(concept)})
+    per = np.array([v for v in kads.values() if np.isfinite(v)])
+    out["kad"] = _mean_ci(per, sc.bootstrap_resamples, sc.confidence, seed)
+    out["kad"]["unit"] = "MMD^2 x 1000, per concept, mean over concepts"
+    if pairing is None:
+        out["fad"] = fad_inf(vecs, ref_vecs, seed=seed)
+    out["_ranks"] = ranks  # per clip, for paired tests (dropped before writing)
+    out["_kad_per_concept"] = kads
+    return out
+
+
+def _pitch_scores(clips: SystemClips, idx: list[int], cfg: GenerativeTaskConfig, seed: int) -> dict[str, Any]:
+    from grounding_eval.audio.io import load_audio
+    from grounding_eval.audio.pitch import note_errors
+
+    cents, octave, dur = [], [], []
+    for j in idx:
+        p = clips.prompts[clips.prompt_index[j]]
+        if "frequency" not in p.fields or clips.wavs[j] is None:
+            continue
+        wave = load_audio(str(clips.wavs[j]), SCORE_RATE)
+        e = note_errors(wave, SCORE_RATE, float(p.fields["frequency"]), float(p.fields["duration"]))
+        cents.append(e["pitch_error_cents"])
+        octave.append(e["octave_error"])
+        dur.append(e["duration_error_s"])
+    sc = cfg.scoring
+    voiced = [c for c in cents if c is not None]
+    return {"pitch_error_cents": _mean_ci(np.array(voiced, float), sc.bootstrap_resamples, sc.confidence, seed),
+            "pitch_error_cents_median": float(np.median(voiced)) if voiced else None,
+            "within_50_cents": _mean_ci(np.array([float(c <= 50) for c in voiced]), sc.bootstrap_resamples, sc.confidence, seed),
+            "octave_errors": int(sum(o for o in octave if o)), "unvoiced": int(sum(c is None for c in cents)),
+            "duration_error_s": _mean_ci(np.array(dur, float), sc.bootstrap_resamples, sc.confidence, seed)}
+
+
+# ---- the whole flow ------------------------------------------------------------------------------------
+
+def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, allow_code_execution: bool = False,
+                        generation_only: str | None = None, load_generations: str | None = None,
+                        device: str | None = None, batch_size: int | None = None, seed: int | None = None,
+                        n_samples: int | None = None, limit: int | None = None, controls: Sequence[str] | None = None,
+                        cache_dir: str | None = None, use_cache: bool = True, rep=None, plots_dir: str | None = None
+                        ) -> dict[str, Any]:
+    """Run one generative task for `model` ("template" = the no-LM baseline alone); returns its results
+    entry, or with `generation_only` writes the generations JSONL there and returns its path."""
+    from grounding_eval import steps
+    from grounding_eval.cache import EmbeddingCache
+    from grounding_eval.progress import Reporter
+
+    t0 = time.perf_counter()
+    rep = rep or Reporter(Console(stderr=True), True)
+    if cfg.unavailable:
+        raise GroundingEvalError(f"task {name}: {cfg.unavailable}")
+    if cfg.unsafe_code and not allow_code_execution and not generation_only:
+        raise code_execution_refusal(name)  # before loading anything
+    regs = plugins.registries()
+    if seed is not None:
+        cfg = cfg.with_overrides(generator=dataclasses.replace(cfg.generator, seed=seed))
+    if n_samples is not None:
+        cfg = cfg.with_overrides(generator=dataclasses.replace(cfg.generator, n_samples=n_samples))
+    if limit is not None:
+        cfg = cfg.with_overrides(max_references_per_concept=max(2, limit))
+    gen_cfg = cfg.generator
+    seed, n_samples = gen_cfg.seed, gen_cfg.n_samples
+    active_controls = list(cfg.controls if controls is None else controls)
+    inst = steps.build_instances(name, cfg, regs)
+    ds, refs = inst.dataset, inst.instances
+    concepts = list(ds.concepts)
+    index = {c.name: i for i, c in enumerate(concepts)}
+    prompts = build_prompts(cfg, concepts)
+
+    # Generation.
+    gcache = GenerationCache(Path(cache_dir).parent / "generations" if cache_dir else None, enabled=use_cache)
+    if load_generations:
+        generator = ReplayGenerator(load_generations)
+    elif model == "template":
+        generator = TemplateGenerator(sample_rate=cfg.sample_rate, duration=cfg.prompts.duration)
+    else:
+        args = dict(gen_cfg.args)
+        if device is not None:
+            args.setdefault("device", device)
+        if batch_size is not None:
+            args["batch_size"] = batch_size
+        entry = regs.generators.get("hf")
+        from grounding_eval.registry import check_args
+
+        check_args(entry.obj, args, f"task {name}: generator.args", "generator hf")
+        with rep.console.status(f"loading causal LM {model}"):
+            generator = entry.obj(model, **args)
+    with rep.bar(f"generate: {generator.name}", len(prompts)) as advance:
+        texts, gen_stats = gcache.generate(generator, prompts, n_samples, seed, advance)
+    if generation_only:
+        header = {"config": cfg.to_dict(), "task": name, "generator": generator.identity(), "n_samples": n_samples,
+                  "seed": seed}
+        return {"generations_file": str(write_generations(generation_only, prompts, texts, header))}
+
+    # Execution (the model's programs and the template baseline's).
+    executor = regs.executors.build(cfg.executor.name, {"default_sample_rate": cfg.sample_rate, **cfg.executor.args},
+                                    f"task {name}: executor.args")
+    from grounding_eval.encoders import stable_hash
+
+    root = Path(cache_dir).parent if cache_dir else paths.cache_home()
+    ecache = ExecutionCache(root / "executions", stable_hash(executor.identity()), enabled=use_cache)
+    systems = [run_programs(generator.name if model != "template" else "template", prompts, texts, executor, ecache, rep)]
+    if "template" in active_controls and model != "template":
+        tgen = TemplateGenerator(sample_rate=cfg.sample_rate, duration=cfg.prompts.duration)
+        ttexts, _ = gcache.generate(tgen, prompts, n_samples, seed)
+        systems.append(run_programs("template", prompts, ttexts, executor, ecache, rep))
+
+    # Embeddings: references, every valid clip, the floors.
+    cache = EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache)
+    embedder = steps.perception_encoder(name, cfg, regs, device or "cpu", batch_size)
+    floors = root / "generated_floors"
+    floor_paths = {kind: _floor_clip(floors, kind, cfg.prompts.duration, 0) for kind in ("silence", "white_noise")}
+    gen_instances = [_wav_instance(w, prompts[s.prompt_index[j]].concept, f"{s.name}:{j}")
+                     for s in systems for j, w in enumerate(s.wavs) if w is not None]
+    floor_instances = [_wav_instance(p, "-", k) for k, p in floor_paths.items()]
+    all_vecs, emb_stats = steps.instance_vectors(embedder, refs + gen_instances + floor_instances, cache, rep)
+    ref_vecs = all_vecs[:len(refs)]
+    ref_concept = np.array([index[r.concept] for r in refs])
+    gen_vecs = all_vecs[len(refs):len(refs) + len(gen_instances)]
+    floor_vecs = dict(zip(floor_paths, all_vecs[len(refs) + len(gen_instances):]))
+
+    # The judge: its own text encoder (not the model under test) on the concept names.
+    text_enc = regs.text_encoders.get("hf").obj(cfg.scoring.text_encoder, **({"device": device} if device else {}))
+    judge_texts = [cfg.scoring.judge_prompt.format(concept=c.text) for c in concepts]
+    spans = [steps.concept_span(cfg.scoring.judge_prompt, c.text) for c in concepts]
+    text_vecs, _ = steps.text_vectors(text_enc, judge_texts, spans, cache, rep, f"judge {cfg.scoring.text_encoder}")
+    judge = Judge(text_vecs, ref_vecs, ref_concept, cfg.scoring.probe_seeds, seed)
+    k = [kk for kk in cfg.scoring.k if kk <= len(concepts)]
+
+    out: dict[str, Any] = {"systems": {}, "controls": {}, "paired_tests": {}}
+    offset = 0
+    n_total = sum(len(ts) for ts in texts)
+    for s in systems:
+        valid = [j for j, w in enumerate(s.wavs) if w is not None]
+        vecs = gen_vecs[offset:offset + len(valid)]
+        offset += len(valid)
+        concept = np.array([index[prompts[s.prompt_index[j]].concept] for j in valid], dtype=int)
+        entry: dict[str, Any] = {"outcomes": count_outcomes([r["kind"] for r in s.records], cfg.scoring.confidence)}
+        sim = judge.similarity(vecs)
+        entry["valid_only"] = score_set(vecs, concept, ref_vecs, ref_concept, sim, k, cfg, seed)
+        # Failures as silence: every (prompt, sample) counts, a failed one as the silent clip.
+        all_concept = np.array([index[prompts[i].concept] for i in s.prompt_index], dtype=int)
+        filled = np.repeat(floor_vecs["silence"][None], len(s.wavs), 0)
+        filled[valid] = vecs
+        entry["failures_as_silence"] = score_set(filled, all_concept, ref_vecs, ref_concept, judge.similarity(filled), k, cfg, seed)
+        if cfg.prompts.notes:
+            entry["notes"] = _pitch_scores(s, valid, cfg, seed)
+        if "shuffled_prompts" in active_controls and len(valid) and len(concepts) > 1:
+            pairing = _derangement(len(concepts), seed)
+            shuf = score_set(vecs, concept, ref_vecs, ref_concept, sim, k, cfg, seed, pairing=pairing)
+            entry["shuffled_prompts"] = shuf
+            from grounding_eval.stats import paired_tests
+
+            matched = 1.0 / entry["valid_only"]["_ranks"]
+            out["paired_tests"][f"{s.name}_vs_shuffled_prompts"] = {
+                "mrr": paired_tests(list(matched), list(1.0 / shuf["_ranks"]), "sign_flip"),
+                "kad": paired_tests([-v for v in shuf["_kad_per_concept"].values()],  # lower KAD is better: matched should be lower
+                                    [-entry["valid_only"]["_kad_per_concept"][c] for c in shuf["_kad_per_concept"]], "sign_flip")}
+            out["paired_tests"][f"{s.name}_vs_shuffled_prompts"]["kad"]["note"] = "difference = shuffled KAD - matched KAD per concept"
+        out["systems"][s.name] = entry
+
+    n_per_prompt = n_samples
+    flat_concept = np.array([index[p.concept] for p in prompts for _ in range(n_per_prompt)], dtype=int)
+    for kind in ("silence", "white_noise"):
+        if kind in active_controls:
+            vecs = np.repeat(floor_vecs[kind][None], n_total, 0)
+            out["controls"][kind] = score_set(vecs, flat_concept, ref_vecs, ref_concept, judge.similarity(vecs), k, cfg, seed)
+    if "split_half" in active_controls:
+        rng = np.random.default_rng([seed, 0x5A1F])
+        half = np.zeros(len(refs), bool)
+        for c in np.unique(ref_concept):
+            members = np.flatnonzero(ref_concept == c)
+            half[rng.permutation(members)[: len(members) // 2]] = True
+        a, b = half, ~half
+        sim = judge_split = Judge(text_vecs, ref_vecs[b], ref_concept[b], cfg.scoring.probe_seeds, seed).similarity(ref_vecs[a])
+        out["controls"]["split_half"] = score_set(ref_vecs[a], ref_concept[a], ref_vecs[b], ref_concept[b], judge_split, k, cfg, seed)
+        out["controls"]["split_half"]["note"] = "half of the references (per concept) scored against the other half; the probe trained on that other half only"
+        del sim
+    chance = {f"accuracy@{kk}": min(1.0, kk / len(concepts)) for kk in k}
+    chance["mrr"] = float(np.mean(1.0 / np.arange(1, len(concepts) + 1)))
+
+    def clean(d):
+        if isinstance(d, dict):
+            return {kk: clean(v) for kk, v in d.items() if not str(kk).startswith("_")}
+        return d
+
+    return {
+        "kind": "generative", "main_metric": cfg.main_metric, "results": clean(out), "chance": chance,
+        "task_info": {
+            "version": cfg.version, "hash": cfg.content_hash(), "config": cfg.to_dict(),
+            "dataset": {"name": ds.name, "fingerprint": ds.fingerprint(), "n_concepts": len(concepts),
+                        "n_references": len(refs), "provenance": ds.provenance},
+            "concepts": [c.name for c in concepts],
+            "prompts": [{"id": p.id, "concept": p.concept, "text": p.text, "fields": p.fields} for p in prompts],
+            "n_samples": n_samples, "seed": seed,
+            "generator": generator.identity(), "executor": executor.identity(), "protections": executor.protections(),
+            "embedder": {"name": embedder.name, "identity": embedder.identity(), "cache_key": embedder.cache_key()},
+            "judge_text_encoder": {"name": cfg.scoring.text_encoder, "identity": text_enc.identity()},
+            "cache": {"generations": gen_stats, "embeddings": emb_stats},
+            "executions": {s.name: [{"prompt_id": prompts[s.prompt_index[j]].id, "sample": j - s.prompt_index.index(s.prompt_index[j]), **r}
+                                    for j, r in enumerate(s.records)] for s in systems},
+            "timing_seconds": {"total": time.perf_counter() - t0},
+            "sample_size_note": ("FAD at the set's own N is biased by N (it grows as N shrinks): compare FAD only at equal N "
+                                 "and embedder, or use fad_inf (extrapolated to infinite N); KAD is unbiased at small N"),
+        },
+        "_plot": {"systems": systems, "refs": refs, "prompts": prompts},
+    }
