@@ -20,6 +20,7 @@ import numpy as np
 
 from grounding_eval.atomic import atomic_write
 from grounding_eval.encoders import ProgressCallback
+from grounding_eval.errors import GroundingEvalError
 
 
 class EmbeddingNamespace:
@@ -62,12 +63,19 @@ class EmbeddingNamespace:
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(keys) != len(vectors):
             raise ValueError(f"{len(keys)} keys for {len(vectors)} vectors")
-        if not (self.dir / "meta.json").exists():
-            blob = json.dumps(self.meta, indent=2, sort_keys=True, default=str).encode()
-            atomic_write(self.dir / "meta.json", lambda f: f.write(blob))
         name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
         keys_arr = np.array(list(keys), dtype=np.str_)
-        atomic_write(self.dir / f"shard-{name}.npz", lambda f: np.savez(f, keys=keys_arr, vectors=vectors))
+        try:
+            if not (self.dir / "meta.json").exists():
+                blob = json.dumps(self.meta, indent=2, sort_keys=True, default=str).encode()
+                atomic_write(self.dir / "meta.json", lambda f: f.write(blob))
+            atomic_write(self.dir / f"shard-{name}.npz", lambda f: np.savez(f, keys=keys_arr, vectors=vectors))
+        except OSError as exc:  # a full disk, a quota, a read-only or vanished folder: the user's to fix
+            # atomic_write left nothing half written; every shard finished before stays, so a rerun resumes.
+            raise GroundingEvalError(
+                f"embedding cache: cannot write a shard in {self.dir} ({exc.strerror or type(exc).__name__}); "
+                "free space there or point --cache-dir / GROUNDING_EVAL_CACHE at another folder (finished "
+                "shards are kept: a rerun resumes)") from None
         index = self._load_index()
         for k, v in zip(keys, vectors):
             index[k] = v

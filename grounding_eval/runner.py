@@ -99,13 +99,19 @@ def evaluate(
     regs = plugins.registries()
     configs = load_tasks(tasks, include_paths, audio_backbone, regs)
     opts = RunOptions(audio_backbone, dict(backbone_args or {}), seed, num_runs, limit, controls, batch_size)
+    resolved = {name: resolve_task(name, cfg, opts) for name, cfg in configs.items()}
+    # Every task's perception encoder is made before the text model loads and runs: a missing backbone
+    # checkpoint or a bad backbone option is reported in seconds, not after the text side is done.
+    # Making one only resolves its files; its network loads on first use.
+    encoders = {name: make_perception_encoder(name, cfg, regs, pick_device(device), batch_size, rep)
+                for name, cfg in resolved.items()}
     text = load_text_model(model, model_args, device, batch_size, regs, rep)
     ctx = EvalContext(regs, EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache), rep, text,
                       pick_device(device), batch_size, plots)
     results: dict[str, TaskResult] = {}
     records: dict[str, TaskRecord] = {}
-    for name, cfg in configs.items():
-        for entry, result, record in evaluate_task(name, resolve_task(name, cfg, opts), ctx):
+    for name, cfg in resolved.items():
+        for entry, result, record in evaluate_task(name, cfg, ctx, encoders[name]):
             results[entry], records[entry] = result, record
     out = Results(schema_version=SCHEMA_VERSION, results=results, tasks=records,
                   model=ModelRecord(name=model, kind=text.kind, identity=text.encoder.identity()),
@@ -148,8 +154,16 @@ def load_text_model(model: str, model_args: dict[str, Any] | None, device: str |
         return TextModel(model, kind, name, regs.text_encoders.get(kind).obj(name, **args))
 
 
-def evaluate_task(name: str, cfg: TaskConfig, ctx: EvalContext) -> list[tuple[str, TaskResult, TaskRecord]]:
-    """One task: dataset, both sides' vectors, the protocol; one (entry, result, record) per reported view."""
+def make_perception_encoder(name: str, cfg: TaskConfig, regs: plugins.Registries, device: str,
+                            batch_size: int | None, rep: Reporter) -> PerceptionEncoder:
+    with rep.console.status(f"loading perception encoder {cfg.perception_encoder.name}"):
+        return perception_encoder(name, cfg, regs, device, batch_size)
+
+
+def evaluate_task(name: str, cfg: TaskConfig, ctx: EvalContext,
+                  encoder: PerceptionEncoder | None = None) -> list[tuple[str, TaskResult, TaskRecord]]:
+    """One task: dataset, both sides' vectors, the protocol; one (entry, result, record) per reported view.
+    `encoder` is the task's perception encoder when the caller made it already."""
     timing: dict[str, float] = {}
     t = time.perf_counter()
     with ctx.rep.console.status(f"building dataset {cfg.dataset.name}"):
@@ -162,8 +176,7 @@ def evaluate_task(name: str, cfg: TaskConfig, ctx: EvalContext) -> list[tuple[st
     timing["text_embeddings"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    with ctx.rep.console.status(f"loading perception encoder {cfg.perception_encoder.name}"):
-        encoder = perception_encoder(name, cfg, ctx.regs, ctx.device, ctx.batch_size)
+    encoder = encoder or make_perception_encoder(name, cfg, ctx.regs, ctx.device, ctx.batch_size, ctx.rep)
     inst_mat, inst_stats = instance_vectors(encoder, inst.instances, ctx.cache, ctx.rep)
     timing["perception_embeddings"] = time.perf_counter() - t
     _note_cache_reuse(ctx.rep, encoder, inst_stats, timing["perception_embeddings"])

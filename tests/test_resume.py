@@ -71,12 +71,18 @@ def test_sigkill_during_audio_embedding_then_resume(tmp_path, quick_tasks):
 
 def test_data_parallel_processes_split_the_clips_and_agree(tmp_path, quick_tasks):
     """What `accelerate launch --num_processes 2` sets up (RANK, WORLD_SIZE, LOCAL_RANK): each process
-    embeds its share of the batches into the shared cache, reads the others' shards, and only rank 0
-    writes results, which equal a single-process run."""
+    embeds its share of the batches into the shared cache (each clip's forward runs in exactly one
+    process, counted), reads the others' shards, and only rank 0 writes results, which equal a
+    single-process run."""
     cache = tmp_path / "cache"
 
     def cmd(task_out: Path) -> list[str]:
-        return [sys.executable, "-m", "grounding_eval", "--model", "sentence-transformers/all-MiniLM-L6-v2",
+        # The CLI, with the backbone's forward counted per process (clips embedded, written at exit).
+        counted = ("import atexit, os, runpy, sys; from grounding_eval.audio.logmel import LogMelBackbone as B; n = [0]; "
+                   "real = B.embed_waveforms; B.embed_waveforms = lambda self, w: (n.__setitem__(0, n[0] + len(w)), real(self, w))[1]; "
+                   "atexit.register(lambda: open(os.environ['FORWARDS_FILE'], 'w').write(str(n[0]))); "
+                   "sys.argv[0] = 'grounding-eval'; runpy.run_module('grounding_eval', run_name='__main__')")
+        return [sys.executable, "-c", counted, "--model", "sentence-transformers/all-MiniLM-L6-v2",
                 "--task", "quick_freedesktop", "--include-path", quick_tasks, "--audio-backbone", "logmel",
                 "--batch-size", "1", "--quiet", "--output-path", str(task_out)]
 
@@ -88,15 +94,19 @@ def test_data_parallel_processes_split_the_clips_and_agree(tmp_path, quick_tasks
     procs = [subprocess.Popen(cmd(tmp_path / f"rank{r}.json"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               env={**_env(cache), "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2",
                                    "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-                                   "GROUNDING_EVAL_DP_TIMEOUT": "600"})
+                                   "GROUNDING_EVAL_DP_TIMEOUT": "600", "FORWARDS_FILE": str(tmp_path / f"forwards{r}")})
              for r in (0, 1)]
     for p in procs:
         _, err = p.communicate(timeout=900)
         assert p.returncode == 0, err[-2000:]
     assert (tmp_path / "rank0.json").exists() and not (tmp_path / "rank1.json").exists()
     assert len(_audio_shards(cache)) == 12
-    single = subprocess.run(cmd(tmp_path / "single.json"), env=_env(tmp_path / "c1"), capture_output=True, text=True)
+    forwards = [int((tmp_path / f"forwards{r}").read_text()) for r in (0, 1)]
+    assert forwards == [6, 6]  # batches of one alternate between the ranks: no clip is embedded twice
+    single = subprocess.run(cmd(tmp_path / "single.json"), capture_output=True, text=True,
+                            env={**_env(tmp_path / "c1"), "FORWARDS_FILE": str(tmp_path / "forwards-single")})
     assert single.returncode == 0, single.stderr[-2000:]
+    assert int((tmp_path / "forwards-single").read_text()) == 12
     a = json.loads((tmp_path / "rank0.json").read_text())
     b = json.loads((tmp_path / "single.json").read_text())
     assert a["results"] == b["results"]

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -32,7 +33,7 @@ from grounding_eval.paths import datasets_dir
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64"})
 
 # Bump when a check changes meaning, so cached verdicts are recomputed.
-CHECK_VERSION = 2  # 2: a verdict is keyed on size, mtime, ctime and inode (1: size and mtime)
+CHECK_VERSION = 3  # 3: reasons without Python object addresses; 2: keyed on size, mtime, ctime and inode
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,13 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def decoder_message(exc: BaseException) -> str:
+    """A decoder's error on one line, without the Python object addresses libsndfile's message carries
+    ("Error opening <_io.BytesIO object at 0x7f...>"): a skip reason must read the same in every run."""
+    text = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the file", " ".join(str(exc).split()))
+    return text or type(exc).__name__
+
+
 def inspect_file(path: str, check: ClipCheck) -> Verdict:
     """Check one file against `check`; never raises for a bad file, returns the reason instead."""
     import soundfile as sf
@@ -94,7 +102,7 @@ def inspect_file(path: str, check: ClipCheck) -> Verdict:
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile raises several types for garbage; all mean "cannot decode"
-        return Verdict(None, f"unreadable ({' '.join(str(exc).split()) or type(exc).__name__})")
+        return Verdict(None, f"unreadable ({decoder_message(exc)})")
     if samples.shape[0] == 0:
         return Verdict(None, "unreadable (no samples)")
     if not np.all(np.isfinite(samples)):

@@ -124,20 +124,28 @@ def build_fold_layout(
 
 
 def build_esc50(root: str | None = None, folds: int | Sequence[int] | None = None, esc10_only: bool = False,
-                **options: Any) -> GroundingDataset:
-    """ESC-50 (or its ESC-10 subset with `esc10_only`). Options as for every clip dataset:
-    max_clips_per_class, seed, min_clips_per_class, min_seconds, silence_db, check_audio, prompts."""
+                max_clips_per_class: int | None = None, seed: int = 0, min_clips_per_class: int = 1,
+                min_seconds: float = 0.0, silence_db: float | None = -60.0, check_audio: bool = True,
+                prompts: str | None = None, progress: bool = False) -> GroundingDataset:
+    """ESC-50 (or its ESC-10 subset with `esc10_only`); the other options are every clip dataset's.
+    Spelled out (no **options) so that the registry's argument check sees each of them."""
     filt = (lambda row: row.get("esc10", "").strip().lower() == "true") if esc10_only else None
-    return build_fold_layout(ESC50, root, folds, filt, extra_provenance={"esc10_only": bool(esc10_only)}, **options)
+    return build_fold_layout(ESC50, root, folds, filt, max_clips_per_class, seed, min_clips_per_class, min_seconds,
+                             silence_db, check_audio, prompts, extra_provenance={"esc10_only": bool(esc10_only)},
+                             progress=progress)
 
 
-def build_urbansound8k(root: str | None = None, folds: int | Sequence[int] | None = None,
-                       salience: int | None = None, **options: Any) -> GroundingDataset:
+def build_urbansound8k(root: str | None = None, folds: int | Sequence[int] | None = None, salience: int | None = None,
+                       max_clips_per_class: int | None = None, seed: int = 0, min_clips_per_class: int = 1,
+                       min_seconds: float = 0.0, silence_db: float | None = -60.0, check_audio: bool = True,
+                       prompts: str | None = None, progress: bool = False) -> GroundingDataset:
     """UrbanSound8K; `salience` 1 keeps foreground clips only, 2 background only (default: both)."""
     if salience not in (None, 1, 2):
         raise GroundingEvalError(f"urbansound8k: salience {salience!r} is not valid; choose 1 (foreground), 2 (background) or null")
     filt = (lambda row: row.get("salience", "").strip() == str(salience)) if salience else None
-    return build_fold_layout(URBANSOUND8K, root, folds, filt, extra_provenance={"salience": salience}, **options)
+    return build_fold_layout(URBANSOUND8K, root, folds, filt, max_clips_per_class, seed, min_clips_per_class,
+                             min_seconds, silence_db, check_audio, prompts, extra_provenance={"salience": salience},
+                             progress=progress)
 
 
 def describe(layout: FoldLayout, root: str | None = None) -> dict[str, str]:

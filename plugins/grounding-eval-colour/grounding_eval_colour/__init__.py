@@ -12,8 +12,6 @@ Install: `pip install -e plugins/grounding-eval-colour` (pulls matplotlib and co
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 from grounding_eval.hookspecs import hookimpl
 from grounding_eval.registry import lazy
 
@@ -23,16 +21,9 @@ TASK_DIR = Path(__file__).resolve().parent / "tasks"
 _cielab = lazy("grounding_eval_colour.cielab", "CielabEncoder")  # args checked against its __init__
 
 
-def _xkcd(**args: Any):
-    from grounding_eval_colour.datasets import build_xkcd_colors
-
-    return build_xkcd_colors(**args)
-
-
-def _munsell(**args: Any):
-    from grounding_eval_colour.datasets import build_munsell_colors
-
-    return build_munsell_colors(**args)
+# Lazy builders: the registry checks task args against their real signatures (no **args escape).
+_xkcd = lazy("grounding_eval_colour.datasets", "build_xkcd_colors")
+_munsell = lazy("grounding_eval_colour.datasets", "build_munsell_colors")
 
 
 @hookimpl
