@@ -38,6 +38,7 @@ MODEL_ARGS = {
     "device_map": "accelerate device map, e.g. auto to shard over GPUs",
     "trust_remote_code": "true to run the model repo's own code (off by default)",
     "padding_side": "left|right for decoder models (default: the tokenizer's)",
+    "gguf_file": "a .gguf file of the folder or hub repo, de-quantised once (text/gguf.py)",
 }
 AUTO_BATCH_START = {"cuda": 512, "cpu": 32}  # auto on CPU: no OOM signal to search with, a fixed size
 SHARD_MIN = 256  # prompts per embed call (one cache shard); forward batches are cut from it
@@ -143,7 +144,7 @@ class HFTextEncoder(TextEncoder):
         if self.padding_side not in (None, "left", "right"):
             raise GroundingEvalError(f"--model-args padding_side={self.padding_side}: valid: left, right")
         self.trust_remote_code = _truthy(args.get("trust_remote_code", "false"))
-        self.resolved: ResolvedModel = resolve_model(model, args.get("revision"))
+        self.resolved: ResolvedModel = resolve_model(model, args.get("revision"), args.get("gguf_file"))
         self._load(dtype)
 
     # ---- loading -------------------------------------------------------------------------------------
@@ -238,6 +239,9 @@ class HFTextEncoder(TextEncoder):
             "tokenizer": type(self.tokenizer).__name__,
             "tokenizer_sha256": tokenizer_sha256(self.resolved.path),
             "padding_side": "mask-aware",
+            # De-quantised from a GGUF: which file, which quantisation (absent otherwise, so the cache
+            # keys of every other model stay as they were).
+            **({"gguf": self.resolved.gguf} if self.resolved.gguf else {}),
         }
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None,
@@ -350,10 +354,16 @@ class HFTextEncoder(TextEncoder):
         clone.model = model.to(self.device).eval()
         clone.resolved = ResolvedModel(
             self.requested, self.resolved.path, self.resolved.source, self.resolved.revision,
-            "random-init-seed0:" + self.resolved.weights_sha256,
+            "random-init-seed0:" + self.resolved.weights_sha256, self.resolved.gguf,
         )
         return clone
 
 
 def make_hf_encoder(model: str, **args: Any) -> HFTextEncoder:
     return HFTextEncoder(model, **args)
+
+
+def make_random_init_encoder(model: str, **args: Any) -> HFTextEncoder:
+    """`random-init:MODEL`: MODEL's architecture and tokenizer with freshly initialised weights (seed 0), the
+    same thing as the random_init control, runnable (and submittable) as a model of its own."""
+    return HFTextEncoder(model, **args).untrained_copy()

