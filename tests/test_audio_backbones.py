@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from grounding_eval import cli, plugins
-from grounding_eval.audio.pipeline import Decoder, decoded_batches, length_groups, resolve_dtype
+from grounding_eval.audio.pipeline import Decoder, decoded_batches, default_num_workers, resolve_dtype
+from grounding_eval.audio.windows import Windows, windowed_vectors
 from grounding_eval.check_backbone import make_backbone, run_checks
 from grounding_eval.errors import GroundingEvalError
 from tiny_audio_models import save_tiny
@@ -121,12 +122,71 @@ def test_worker_decoding_gives_the_same_waveforms_in_order():
         np.testing.assert_array_equal(a, b)
 
 
-def test_length_groups_and_dtype_policy():
-    waves = [np.zeros(3), np.zeros(5), np.zeros(3), np.zeros(1)]
-    assert length_groups(waves) == [[0, 2], [1], [3]]
+def test_dtype_policy():
     assert resolve_dtype("auto", "cpu") == "fp32" and resolve_dtype("bf16", "cpu") == "bf16"
     with pytest.raises(GroundingEvalError, match="valid: auto, fp32, fp16, bf16"):
         resolve_dtype("fp8", "cpu")
+
+
+def test_windows_cut_policy():
+    w = Windows(10, 1, "zero-padded at the end")
+    wave = np.arange(25, dtype=np.float32)
+    assert [len(x) for x in w.cut(wave[:3])] == [3] and [len(x) for x in w.cut(wave[:10])] == [10]
+    # Longer: ceil(25 / 10) = 3 full windows at 0, 10 and the last ending at the clip's end (15).
+    assert [x[0] for x in w.cut(wave)] == [0, 10, 15] and all(len(x) == 10 for x in w.cut(wave))
+    assert [x[0] for x in w.cut(wave[:20])] == [0, 10]
+
+
+def test_windowed_vectors_fill_every_forward_and_pool_per_clip_in_order():
+    w = Windows(4, 1, "zero-padded at the end")
+    rng = np.random.default_rng(0)
+    clips = [rng.standard_normal(n).astype(np.float32) for n in (3, 9, 1, 4, 13, 2, 5)]
+    sizes: list[int] = []
+
+    def run(segments):  # a window's "vector": its sum and its length, independent of its neighbours
+        sizes.append(len(segments))
+        return np.array([[s.sum(), len(s)] for s in segments], dtype=np.float32)
+
+    out = np.stack(list(windowed_vectors(iter(clips), w, run, 3)))
+    n_windows = sum(len(w.cut(c)) for c in clips)  # 1 + 3 + 1 + 1 + 4 + 1 + 2 = 13
+    assert n_windows == 13 and sizes == [3, 3, 3, 3, 1]  # full forwards across clip boundaries
+    expected = np.stack([np.mean([[s.sum(), len(s)] for s in w.cut(c)], axis=0) for c in clips])
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_workers_scale_with_the_cores(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(32)))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert default_num_workers() == 31  # not capped: a GPU's forward outruns many decoding cores
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert default_num_workers() == 3  # 8 data-parallel processes share the node's 32 cores
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0})
+    assert default_num_workers() == 0
+
+
+@pytest.mark.parametrize("family,options", [
+    ("ast", {}),  # the tiny AST's window is 100 frames (1.03 s): the 6 s clip is 6 windows
+    ("clap", {"window_seconds": 1.5}), ("wav2vec2", {"window_seconds": 1.0}),
+    ("hubert", {"window_seconds": 1.0, "pooling": "mean+max"}), ("whisper", {"window_seconds": 2.0}),
+])
+def test_a_clips_vector_equals_its_vector_embedded_alone(tiny, family, options):
+    bb = make_backbone(family, {"model": tiny[family], "num_workers": 0, "batch_size": 4, **options})
+    clips = CLIPS + CLIPS[::-1]  # 6.1 s, 1.4 s, 0.08 s, ...: windows of one clip straddle two forwards
+    together = bb.embed(clips)
+    n_windows = sum(len(bb.windows().cut(w)) for w in bb.decode(clips))
+    assert bb.forward_count == -(-n_windows // 4) and n_windows > len(clips)  # every forward but the last is full
+    alone = np.concatenate([bb.embed([c]) for c in clips])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
+    assert not np.allclose(together[0], together[1])
+    assert bb.identity()["window"]["samples"] == bb.windows().samples
+
+
+def test_window_longer_than_the_models_input_is_one_line(tiny):
+    with pytest.raises(GroundingEvalError, match="window_seconds must be <= 30"):
+        make_backbone("whisper", {"model": tiny["whisper"], "window_seconds": 40})
+    a = make_backbone("wav2vec2", {"model": tiny["wav2vec2"], "window_seconds": 1.0})
+    b = make_backbone("wav2vec2", {"model": tiny["wav2vec2"], "window_seconds": 2.0})
+    assert a.cache_key() != b.cache_key()
 
 
 def test_bf16_autocast_changes_identity_and_stays_close(tiny):

@@ -118,21 +118,43 @@ class AudioBackbone(PerceptionEncoder):
         dec = self.decoder()
         return [dec(src) for src in sources]
 
+    def embed_clips(self, clips: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """One vector per decoded clip, in order. Default: `embed_waveforms` on batch_size clips at a time;
+        windowed backbones (torch_backbone) batch fixed windows across clips instead."""
+        batch: list[np.ndarray] = []
+        for wave in clips:
+            batch.append(wave)
+            if len(batch) == self._batch_size:
+                yield from self._checked(batch)
+                batch = []
+        if batch:
+            yield from self._checked(batch)
+
+    def _checked(self, waves: list[np.ndarray]) -> np.ndarray:
+        vecs = np.asarray(self.embed_waveforms(waves), dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape[0] != len(waves):
+            raise GroundingEvalError(f"audio backbone {self.name!r} returned shape {vecs.shape} for {len(waves)} clips")
+        return vecs
+
     def embed_batches(self, instances: Sequence[Any], progress: ProgressCallback | None = None) -> Iterator[np.ndarray]:
         """One (batch, dim) array per `batch_size` instances, in order; decoding runs ahead in workers.
 
         The cache writes one shard per yielded batch, so a killed run keeps every finished batch.
         """
         sources = [getattr(inst, "source", inst) for inst in instances]
-        for waves in decoded_batches(sources, self.decoder(), self._batch_size, self.num_workers):
-            vecs = np.asarray(self.embed_waveforms(waves), dtype=np.float32)
-            if vecs.ndim != 2 or vecs.shape[0] != len(waves):
-                raise GroundingEvalError(
-                    f"audio backbone {self.name!r} returned shape {vecs.shape} for {len(waves)} clips"
-                )
+        batches = decoded_batches(sources, self.decoder(), self._batch_size, self.num_workers)
+        done: list[np.ndarray] = []
+        for vec in self.embed_clips(wave for batch in batches for wave in batch):
+            done.append(vec)
+            if len(done) == self._batch_size:
+                if progress is not None:
+                    progress(len(done))
+                yield np.stack(done)
+                done = []
+        if done:
             if progress is not None:
-                progress(len(waves))
-            yield vecs
+                progress(len(done))
+            yield np.stack(done)
 
     def embed(self, instances: Sequence[Instance], progress: ProgressCallback | None = None) -> np.ndarray:
         """Decode then embed every instance: (len(instances), dim) float32."""

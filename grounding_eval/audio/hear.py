@@ -2,9 +2,10 @@
 
 The HEAR API (https://hearbenchmark.com/hear-api.html): `MODULE.load_model(model_file_path="")` returns
 a model with `sample_rate` and `scene_embedding_size`; `MODULE.get_scene_embeddings(audio, model)` maps
-a (n_sounds, n_samples) float tensor at that rate to (n_sounds, scene_embedding_size). Clips are
-grouped by length (the API pads or trims a batch to one length, which would tie a clip's vector to its
-neighbours). Anything the module prints goes nowhere: HEAR modules tend to print.
+a (n_sounds, n_samples) float tensor at that rate to (n_sounds, scene_embedding_size). The API pads or
+trims a batch to one length, which would tie a clip's vector to its neighbours, so clips are cut into
+fixed windows (`window_seconds`, default 10 s, zero-padded at the end; `audio/windows.py`), batched
+across clips and averaged per clip. Anything the module prints goes nowhere: HEAR modules tend to print.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from typing import Any
 from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
 from grounding_eval.audio.checkpoints import local_checkpoint, sha256_file
 from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.audio.windows import Windows
 from grounding_eval.errors import GroundingEvalError
 
 PREFIX = "hear:"
+# A declared default: HEAR modules take any length, and 10 s is AudioSet's (most are trained on it).
+WINDOW_SECONDS = 10.0
 
 
 @contextlib.contextmanager
@@ -65,7 +69,7 @@ class HearBackbone(TorchAudioBackbone):
     loaded state, since HEAR modules fetch weights their own way) are needed for the cache key.
     """
 
-    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("name", "checkpoint", "dtype")
+    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("name", "checkpoint", "dtype", "window_seconds")
 
     def __init__(self, **options: Any) -> None:
         check_options("hear:", options, self.OPTIONS)
@@ -100,6 +104,7 @@ class HearBackbone(TorchAudioBackbone):
         self.sample_rate = int(model.sample_rate)
         self.embedding_dim = int(getattr(model, "scene_embedding_size", 0))
         super().__init__(**options)
+        self._windows = Windows(self.window_samples(WINDOW_SECONDS), self.sample_rate, "zero-padded at the end")
         self._model = model
         self._weights = sha256_file(self.checkpoint) if self.checkpoint else state_sha256(model)
 
@@ -113,9 +118,12 @@ class HearBackbone(TorchAudioBackbone):
             **self.precision_identity(),
         }
 
+    def windows(self) -> Windows:
+        return self._windows
+
     def load(self) -> Any:
         return self._model
 
-    def forward(self, module: Any, batch: Any) -> Any:
+    def forward(self, module: Any, batch: Any, lengths: list[int]) -> Any:
         with _quiet():
             return self.hear.get_scene_embeddings(batch, module)

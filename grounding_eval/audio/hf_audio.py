@@ -8,11 +8,20 @@ Embeddings:
 - ast: `pooled` (the mean of the [CLS] and distillation tokens after the last layer, what the AudioSet
   classifier reads; 768-d for the published model) or `logits` (527 AudioSet classes);
 - clap: `projected` (the joint audio-text space, 512-d, what zero-shot retrieval compares) or `pooled`
-  (the audio tower's pooled output before the projection); clips are cropped to CLAP's 10 s window by
-  default (max_seconds), because its feature extractor would otherwise take a random chunk;
+  (the audio tower's pooled output before the projection);
 - wav2vec2, hubert, whisper: hidden states of `layer` (default -1, the last), pooled over the frames
-  that hold audio (`pooling` mean, max or mean+max). Whisper pads every clip to 30 s; the padding
-  frames are left out of the pool.
+  that hold audio (`pooling` mean, max or mean+max).
+
+Windows (`grounding_eval/audio/windows.py`): clips are cut into the model's fixed input length, windows of
+different clips share a forward, and a clip's vector is the mean over its windows. The window is the
+extractor's own input length: AST's max_length frames (10.24 s for the published model; the extractor
+pads a shorter window's filterbank), CLAP's nb_max_samples (10 s; its extractor repeats-and-pads a
+shorter one, and never meets a longer one, which it would crop at random), Whisper's 30 s (its extractor
+zero-pads; the padding frames are left out of the pool). wav2vec2 and HuBERT take any length; their
+declared window is 10 s: each window is normalised on its own samples, then zero-padded to 10 s with an
+attention mask for the models trained with one (feat_extract_norm="layer"); without one (the base
+models) the padding is seen, as HF's own batched inference does; only the frames holding audio are pooled.
+`window_seconds` shortens any window (wav2vec2/HuBERT: sets it).
 
 AudioMAE has no loadable implementation in transformers (nor any PyPI package with its weights), so it
 is not offered.
@@ -26,11 +35,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from grounding_eval.audio.backbone import BASE_OPTIONS, as_number, check_options
 from grounding_eval.audio.pipeline import POOLINGS, pool_time
 from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.audio.windows import Windows
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text.hub import config_sha256
 
@@ -67,7 +76,9 @@ def _quiet_transformers() -> None:
 class HFAudioBackbone(TorchAudioBackbone):
     """One transformers audio family; options: model, revision, embedding, layer, pooling, dtype, base keywords."""
 
-    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("model", "revision", "embedding", "layer", "pooling", "dtype")
+    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("model", "revision", "embedding", "layer", "pooling", "dtype", "window_seconds")
+    # wav2vec2 / HuBERT take any length: a declared window.
+    SELF_SUPERVISED_WINDOW_SECONDS = 10.0
 
     def __init__(self, family: str, **options: Any) -> None:
         from grounding_eval.text.hub import resolve_model
@@ -98,12 +109,31 @@ class HFAudioBackbone(TorchAudioBackbone):
             raise GroundingEvalError(f"audio backbone {family!r}: model={self.model_id}: cannot load its config or "
                                      f"feature extractor ({str(exc).strip().splitlines()[0][:160]})") from None
         self.sample_rate = int(self.extractor.sampling_rate)
-        if family == "clap":
-            # CLAP's extractor picks a RANDOM 10 s chunk (or random fusion chunks) of a longer clip; a
-            # deterministic crop to its window first means it never has to.
-            options.setdefault("max_seconds", float(self.extractor.nb_max_samples) / self.sample_rate)
         super().__init__(**options)
+        self._windows = self._make_windows()
         self.embedding_dim = self._dim()
+
+    def _make_windows(self) -> Windows:
+        """The family's fixed input (see the module docstring) and what a shorter window becomes."""
+        ex, sr = self.extractor, self.sample_rate
+        if self.name == "ast":
+            # Kaldi fbank frames: 25 ms window, 10 ms shift, no edge padding.
+            longest = (int(ex.max_length) - 1) * round(0.010 * sr) + round(0.025 * sr)
+            short = f"AST's extractor pads the filterbank to {ex.max_length} frames"
+        elif self.name == "clap":
+            longest = int(ex.nb_max_samples)
+            short = f"CLAP's extractor pads it ({ex.padding})"
+        elif self.name == "whisper":
+            longest = int(ex.n_samples)
+            short = "Whisper's extractor zero-pads it; padding frames left out of the pool"
+        else:
+            samples = self.window_samples(self.SELF_SUPERVISED_WINDOW_SECONDS)
+            mask = "with" if self.config.feat_extract_norm == "layer" else "without"
+            return Windows(samples, sr, f"normalised, zero-padded, {mask} attention mask; padding frames left out of the pool")
+        return Windows(self.window_samples(longest / sr, longest / sr), sr, short)
+
+    def windows(self) -> Windows:
+        return self._windows
 
     def _dim(self) -> int:
         c = self.config
@@ -145,10 +175,10 @@ class HFAudioBackbone(TorchAudioBackbone):
                 return tf.WhisperModel.from_pretrained(path).get_encoder()
             return tf.AutoModel.from_pretrained(path)
 
-    def _features(self, batch: Any) -> dict[str, Any]:
-        waves = list(batch.float().cpu().numpy())
-        kw: dict[str, Any] = {"sampling_rate": self.sample_rate, "return_tensors": "pt"}
-        feats = self.extractor(waves, **kw)
+    def _features(self, batch: Any, lengths: list[int], **kw: Any) -> dict[str, Any]:
+        """The extractor on each window's own samples (never on our zero padding)."""
+        waves = [w[:n] for w, n in zip(batch.float().cpu().numpy(), lengths)]
+        feats = self.extractor(waves, sampling_rate=self.sample_rate, return_tensors="pt", **kw)
         return {k: v.to(self.device) for k, v in feats.items()}
 
     def _hidden(self, outputs: Any) -> Any:
@@ -157,29 +187,38 @@ class HFAudioBackbone(TorchAudioBackbone):
             raise GroundingEvalError(f"audio backbone {self.name!r}: layer={self.layer}; {self.model_id} has layers 0..{len(hs) - 1}")
         return hs[self.layer]
 
-    def forward(self, module: Any, batch: Any) -> Any:
-        feats = self._features(batch)
+    def forward(self, module: Any, batch: Any, lengths: list[int]) -> Any:
+        import torch
+
         if self.name == "ast":
+            feats = self._features(batch, lengths)
             out = module(input_values=feats["input_values"])
             return out.logits if self.embedding == "logits" else out.pooler_output
         if self.name == "clap":
+            feats = self._features(batch, lengths)
             args = {k: feats[k] for k in ("input_features", "is_longer") if k in feats}
             if self.embedding == "projected":
                 out = module.get_audio_features(**args)
                 return out if hasattr(out, "shape") else out.pooler_output
             return module.audio_model(**args).pooler_output
         if self.name == "whisper":
+            feats = self._features(batch, lengths)
             hidden = self._hidden(module(feats["input_features"], output_hidden_states=True))
             # Frames holding audio: the extractor's hop, then the encoder's stride-2 convolution.
-            n_audio = math.ceil(batch.shape[1] / self.extractor.hop_length / 2)
-            mask = np.zeros(hidden.shape[:2], dtype=bool)
-            mask[:, : max(1, min(n_audio, hidden.shape[1]))] = True
-            import torch
-
-            return pool_time(hidden, torch.from_numpy(mask), self.pooling)
-        # wav2vec2 / hubert: a batch holds clips of one length, so there is no padding to mask.
-        hidden = self._hidden(module(feats["input_values"], output_hidden_states=True))
-        return pool_time(hidden, None, self.pooling)
+            mask = torch.zeros(hidden.shape[:2], dtype=torch.bool)
+            for i, n in enumerate(lengths):
+                mask[i, : max(1, min(math.ceil(n / self.extractor.hop_length / 2), hidden.shape[1]))] = True
+            return pool_time(hidden, mask, self.pooling)
+        # wav2vec2 / hubert: normalised per window, zero-padded to the window (batch-independent).
+        feats = self._features(batch, lengths, padding="max_length", max_length=self._windows.samples,
+                               return_attention_mask=True)
+        use_mask = self.config.feat_extract_norm == "layer"
+        out = module(feats["input_values"], attention_mask=feats["attention_mask"] if use_mask else None,
+                     output_hidden_states=True)
+        hidden = self._hidden(out)
+        frames = module._get_feat_extract_output_lengths(torch.tensor(lengths))
+        mask = torch.arange(hidden.shape[1])[None, :] < frames[:, None].clamp(min=1)
+        return pool_time(hidden, mask, self.pooling)
 
 
 def make_factory(family: str):

@@ -1,10 +1,10 @@
-"""The shared audio pipeline around every backbone's forward: decode in worker processes, batch,
-group equal lengths, pool over time, pick the dtype, split the work across data-parallel processes.
+"""The shared audio pipeline around every backbone's forward: decode in worker processes, pool over
+time, pick the dtype, split the work across data-parallel processes.
 
 Decoding (file -> mono float32 at the backbone's rate, crop/pad policy applied; see `io.load_audio`)
 runs in `num_workers` worker processes of a torch DataLoader, which decode the next batches while the
 model runs on the current one. Worker count, batch size and device never change the vectors: each clip
-is decoded on its own and batches only hold clips of equal length (see `length_groups`).
+is decoded on its own, and torch backbones batch fixed-length windows (see `windows.py`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,23 @@ DTYPES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
 POOLINGS: tuple[str, ...] = ("mean", "max", "mean+max")
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask, e.g. under taskset or a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def default_num_workers() -> int:
-    """One decoding process per spare core, at most 4 (decoding is cheap next to most forwards)."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    """One decoding process per core, less one for the process that feeds the model; under data
+    parallelism the node's cores are shared by its LOCAL_WORLD_SIZE processes.
+
+    Not capped: on a GPU the forward outruns one core's decoding many times over (BENCHMARKS.md: one
+    worker decodes ~50 real clips/s, PaSST on one A100 takes several hundred), so every core helps.
+    """
+    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return max(0, usable_cores() // local - 1)
 
 
 @dataclass(frozen=True)
@@ -71,19 +85,6 @@ def decoded_batches(sources: Sequence[Any], decoder: Decoder, batch_size: int, n
     loader = DataLoader(_Sources(sources, decoder), batch_size=batch_size, shuffle=False,
                         num_workers=int(num_workers), collate_fn=_as_list, prefetch_factor=2)
     yield from loader
-
-
-def length_groups(waves: Sequence[np.ndarray]) -> list[list[int]]:
-    """Indices of equal-length clips, in first-seen order.
-
-    Models without an attention mask see zero padding as signal, so padding a short clip to its batch
-    neighbours would make its vector depend on the batch; grouping equal lengths keeps it exact. Fixed
-    windows (min_seconds = max_seconds) make every clip one length, hence one group per batch.
-    """
-    groups: dict[int, list[int]] = {}
-    for i, w in enumerate(waves):
-        groups.setdefault(int(w.shape[0]), []).append(i)
-    return list(groups.values())
 
 
 def pool_time(hidden: Any, mask: Any | None, pooling: str) -> Any:

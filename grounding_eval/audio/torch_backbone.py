@@ -1,40 +1,64 @@
-"""The base of audio backbones that are torch modules: lazy loading, dtype, inference mode, grouping.
+"""The base of audio backbones that are torch modules: lazy loading, dtype, inference mode, windows.
 
-A subclass implements `load()` (build the module, load weights) and `forward(batch)` on a (B, samples)
-float32 tensor of equal-length clips, returning (B, dim). Clips of one batch are grouped by length
-(`pipeline.length_groups`) so that no clip is padded to its neighbours: the numbers never depend on
-the batch.
+A subclass implements `load()` (build the module, load weights), `windows()` (its fixed window length and
+what a shorter clip becomes) and `forward(module, batch, lengths)` on a (B, window samples) float32 tensor
+of zero-padded windows with their valid lengths, returning (B, dim). Clips are cut into windows that
+are batched across clips and pooled per clip (`audio/windows.py`): every forward is full and no clip's
+vector depends on its batch.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from grounding_eval.audio.backbone import AudioBackbone
-from grounding_eval.audio.pipeline import length_groups, resolve_dtype, torch_dtype
+from grounding_eval.audio.backbone import AudioBackbone, as_number
+from grounding_eval.audio.pipeline import resolve_dtype, torch_dtype
+from grounding_eval.audio.windows import Windows, pad_windows, windowed_vectors
+from grounding_eval.errors import GroundingEvalError
 
 
 class TorchAudioBackbone(AudioBackbone):
-    """An AudioBackbone whose forward is a torch module, run in fp32, fp16 or bf16 (`dtype`)."""
+    """An AudioBackbone whose forward is a torch module, run in fp32, fp16 or bf16 (`dtype`), on windows."""
 
-    def __init__(self, *, dtype: str = "auto", **options: Any) -> None:
+    def __init__(self, *, dtype: str = "auto", window_seconds: Any = None, **options: Any) -> None:
         super().__init__(**options)
         self.dtype = resolve_dtype(str(dtype), self.device)
+        self.window_seconds = None if window_seconds is None else as_number(self.name, "window_seconds", window_seconds, float)
+        if self.window_seconds is not None and self.window_seconds <= 0:
+            raise GroundingEvalError(f"audio backbone {self.name!r}: window_seconds must be positive, got {window_seconds!r}")
         self._module: Any = None
+        # Forwards run and windows embedded since creation (the bench reports windows per forward).
+        self.forward_count = 0
+        self.window_count = 0
 
     def precision_identity(self) -> dict[str, Any]:
         return {"dtype": self.dtype}
+
+    def window_samples(self, default_seconds: float, longest_seconds: float | None = None) -> int:
+        """The window in samples: `window_seconds` if given (at most `longest_seconds`), else the default."""
+        seconds = default_seconds if self.window_seconds is None else self.window_seconds
+        if longest_seconds is not None and seconds > longest_seconds + 1e-9:
+            raise GroundingEvalError(f"audio backbone {self.name!r}: window_seconds must be <= {longest_seconds:g} "
+                                     f"(the longest input the model takes), got {self.window_seconds:g}")
+        return max(1, int(round(seconds * self.sample_rate)))
+
+    @abstractmethod
+    def windows(self) -> Windows:
+        """This backbone's window (length and short-clip policy); goes into the identity."""
 
     @abstractmethod
     def load(self) -> Any:
         """Build the module with its weights (called once, on first use, so cache hits never pay for it)."""
 
     @abstractmethod
-    def forward(self, module: Any, batch: Any) -> Any:
-        """(B, samples) float32 tensor on the device -> (B, dim) tensor."""
+    def forward(self, module: Any, batch: Any, lengths: list[int]) -> Any:
+        """(B, window samples) zero-padded float32 tensor on the device, valid lengths -> (B, dim) tensor."""
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "window": self.windows().identity()}
 
     def module(self) -> Any:
         if self._module is None:
@@ -42,20 +66,24 @@ class TorchAudioBackbone(AudioBackbone):
             self._module = module.to(self.device).eval() if module is not None else None
         return self._module
 
-    def embed_waveforms(self, waves: list[np.ndarray]) -> np.ndarray:
+    def run_windows(self, segments: list[np.ndarray]) -> np.ndarray:
+        """One forward over up to batch_size windows: (len(segments), dim) float32."""
         import torch
 
+        module = self.module()
+        padded, lengths = pad_windows(segments, self.windows().samples)
+        with torch.inference_mode():
+            batch = torch.from_numpy(padded).to(self.device)
+            with torch.autocast(device_type=batch.device.type, dtype=torch_dtype(self.dtype), enabled=self.dtype != "fp32"):
+                vecs = self.forward(module, batch, lengths)
+        self.forward_count += 1
+        self.window_count += len(segments)
+        return vecs.float().cpu().numpy()
+
+    def embed_clips(self, clips: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        return windowed_vectors(clips, self.windows(), self.run_windows, self._batch_size)
+
+    def embed_waveforms(self, waves: list[np.ndarray]) -> np.ndarray:
         if not waves:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
-        module = self.module()
-        out: list[Any] = [None] * len(waves)
-        autocast = self.dtype != "fp32"
-        with torch.inference_mode():
-            for idx in length_groups(waves):
-                batch = torch.from_numpy(np.stack([waves[i] for i in idx])).to(self.device)
-                with torch.autocast(device_type=batch.device.type, dtype=torch_dtype(self.dtype), enabled=autocast):
-                    vecs = self.forward(module, batch)
-                vecs = vecs.float().cpu().numpy()
-                for j, i in enumerate(idx):
-                    out[i] = vecs[j]
-        return np.stack(out).astype(np.float32, copy=False)
+        return np.stack(list(self.embed_clips(waves))).astype(np.float32, copy=False)

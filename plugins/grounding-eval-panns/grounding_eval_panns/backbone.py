@@ -6,6 +6,12 @@ leaves an empty file and every later load fails); and `AudioTagging` re-download
 file, any checkpoint smaller than 3e8 bytes. So we never import the package: its `models.py` (and the
 `pytorch_utils.py` it imports) are loaded under a private package name, and we build
 `models.Cnn14` and load the checkpoint ourselves.
+
+Every forward takes 10 s windows (the AudioSet clip length CNN14 was trained on; `window_seconds` may
+change it): a clip up to 10 s is one window, zero-padded at the end as CNN14's training pads short
+clips; a longer clip is cut into ceil(n / 10 s) windows, the last one ending at the clip's end; the
+windows' embeddings are averaged (`grounding_eval/audio/windows.py`), so batches are full whatever the
+clip lengths.
 """
 
 from __future__ import annotations
@@ -22,9 +28,12 @@ from typing import Any
 from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
 from grounding_eval.audio.checkpoints import build_from_checkpoint, fetch_published, local_checkpoint, sha256_file
 from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.audio.windows import Windows
 from grounding_eval.errors import GroundingEvalError
 
 SAMPLE_RATE = 32000
+# AudioSet's clip length, what CNN14 was trained on.
+WINDOW_SECONDS = 10.0
 # CNN14 as trained on AudioSet at 32 kHz (panns-inference's AudioTagging defaults).
 CNN14_ARGS = dict(sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000, classes_num=527)
 CHECKPOINT_NAME = "Cnn14_mAP=0.431.pth"
@@ -67,7 +76,7 @@ class PannsBackbone(TorchAudioBackbone):
 
     name = "panns"
     sample_rate = SAMPLE_RATE
-    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("embedding", "checkpoint", "dtype")
+    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("embedding", "checkpoint", "dtype", "window_seconds")
 
     def __init__(self, **options: Any) -> None:
         check_options(self.name, options, self.OPTIONS)
@@ -78,6 +87,10 @@ class PannsBackbone(TorchAudioBackbone):
         # CNN14 pools time 32-fold: clips under ~0.3 s have no frame left, so short clips are padded to 1 s.
         options.setdefault("min_seconds", 1.0)
         super().__init__(**options)
+        self._windows = Windows(self.window_samples(WINDOW_SECONDS), SAMPLE_RATE, "zero-padded at the end")
+        if self._windows.samples < SAMPLE_RATE:
+            raise GroundingEvalError(f"audio backbone 'panns': window_seconds must be >= 1 (CNN14 pools time 32-fold), "
+                                     f"got {self.window_seconds:g}")
         self.embedding = embedding
         self.embedding_dim = EMBEDDINGS[embedding]
         panns_models()  # a missing package is a one-line error now
@@ -95,14 +108,17 @@ class PannsBackbone(TorchAudioBackbone):
             "config": CNN14_ARGS,
             "checkpoint_sha256": sha256_file(self.checkpoint),
             "embedding": self.embedding,
-            "pooling": "CNN14's mean over frequency, then max + mean over time",
+            "pooling": "CNN14's mean over frequency, then max + mean over time (per window), mean over windows",
             **self.precision_identity(),
         }
+
+    def windows(self) -> Windows:
+        return self._windows
 
     def load(self) -> Any:
         return build_from_checkpoint(self.checkpoint, self.name, build_cnn14)
 
-    def forward(self, module: Any, batch: Any) -> Any:
+    def forward(self, module: Any, batch: Any, lengths: list[int]) -> Any:
         out = module(batch)
         return out["embedding"] if self.embedding == "embedding" else out["clipwise_output"]
 

@@ -60,14 +60,15 @@ def test_cnn14_from_a_local_checkpoint_embeds_real_recordings(checkpoint, tmp_pa
 
 
 def test_cnn14_loads_through_panns_inference_s_own_class(checkpoint):
-    """Our vectors are panns-inference's Cnn14 forward with the checkpoint's weights."""
+    """Our vectors are panns-inference's Cnn14 forward with the checkpoint's weights, on the clip zero-padded
+    to its 10 s window (as CNN14's AudioSet training pads short clips)."""
     import torch
 
     from grounding_eval.audio.io import load_audio
     from grounding_eval_panns.backbone import build_cnn14
 
     model = build_cnn14(torch.load(checkpoint, weights_only=True)).eval()
-    wave = load_audio(CLIPS[2], 32000, min_seconds=1.0)
+    wave = load_audio(CLIPS[2], 32000, min_seconds=10.0)
     with torch.inference_mode():
         ref = model(torch.from_numpy(wave)[None])["embedding"].numpy()
     got = make_backbone("panns", {"checkpoint": checkpoint, "num_workers": 0}).embed(CLIPS[2:])
@@ -94,3 +95,22 @@ def test_a_file_that_is_not_a_cnn14_checkpoint_is_one_line(tmp_path):
         backbone = make_backbone("panns", {"checkpoint": str(path)})
         with pytest.raises(GroundingEvalError, match=f"checkpoint {path} is not a panns checkpoint"):
             backbone.load()
+
+
+def test_a_clips_vector_equals_its_vector_embedded_alone(checkpoint):
+    """10 s windows (here 1.5 s, to keep the test cheap) batched across clips: forwards are full, yet each
+    clip's vector is the mean of its windows' vectors, as when it is embedded alone."""
+    bb = make_backbone("panns", {"checkpoint": checkpoint, "num_workers": 0, "batch_size": 3, "window_seconds": 1.5})
+    clips = CLIPS + CLIPS[:1]  # 6.1 s (5 windows), 1.4 s, 0.08 s, 6.1 s: 12 windows, 4 full forwards
+    together = bb.embed(clips)
+    assert bb.forward_count == 4 and bb.window_count == 12
+    alone = np.concatenate([bb.embed([c]) for c in clips])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
+    # The long clip's vector is the mean over its windows, the last one ending at the clip's end.
+    wave = bb.decode(CLIPS[:1])[0]
+    w = bb.windows().samples
+    starts = [0, w, 2 * w, 3 * w, len(wave) - w]
+    per_window = bb.embed_waveforms([wave[s : s + w] for s in starts])
+    np.testing.assert_allclose(together[0], per_window.mean(axis=0), rtol=0, atol=1e-5)
+    with pytest.raises(GroundingEvalError, match="window_seconds must be >= 1"):
+        make_backbone("panns", {"checkpoint": checkpoint, "window_seconds": 0.5})

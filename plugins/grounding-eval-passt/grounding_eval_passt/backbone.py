@@ -6,8 +6,11 @@ checkpoint can be given, the download goes to the same place timm would put it
 ($TORCH_HOME/hub/checkpoints/<basename>), offline use fails in one line, and hear21passt's prints (the
 whole model, the shapes of the first forward) never reach the user's stdout.
 
-Clips up to 10 s are one forward; longer clips go through hear21passt's scene embedding: 10 s windows
-every 2.5 s (reflect-padded), averaged.
+Every forward takes 10 s windows (PaSST's AudioSet training input; `window_seconds` may shorten it): a
+clip up to 10 s is one window, zero-padded at the end as PaSST's AudioSet training pads short clips; a
+longer clip is cut into ceil(n / 10 s) windows, the last one ending at the clip's end; the windows'
+scene embeddings are averaged (`grounding_eval/audio/windows.py`). Windows of different clips share a
+forward, so batches are full whatever the clip lengths.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ from typing import Any, Iterator
 from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
 from grounding_eval.audio.checkpoints import build_from_checkpoint, fetch_published, local_checkpoint, sha256_file
 from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.audio.windows import Windows
 from grounding_eval.errors import GroundingEvalError
 
 SAMPLE_RATE = 32000
+# The input length PaSST was trained on (its time position embedding covers no more).
+WINDOW_SECONDS = 10.0
 # The AudioSet-trained 10 s PaSST variants hear21passt publishes (arch name -> what it is).
 ARCHS = {
     "passt_s_swa_p16_128_ap476": "PaSST-S, SWA, mAP .476 (hear21passt.base's default)",
@@ -85,7 +91,7 @@ class PasstBackbone(TorchAudioBackbone):
 
     name = "passt"
     sample_rate = SAMPLE_RATE
-    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("arch", "embedding", "checkpoint", "dtype")
+    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("arch", "embedding", "checkpoint", "dtype", "window_seconds")
 
     def __init__(self, **options: Any) -> None:
         check_options(self.name, options, self.OPTIONS)
@@ -96,9 +102,11 @@ class PasstBackbone(TorchAudioBackbone):
         if embedding not in EMBEDDINGS:
             raise GroundingEvalError(f"audio backbone 'passt': unknown embedding {embedding!r}; valid: {', '.join(EMBEDDINGS)}")
         checkpoint = options.pop("checkpoint", None)
-        # PaSST's 16x16 patches need 16+ frames (0.16 s); very short clips are zero-padded to 1 s.
+        # PaSST's 16x16 patches need 16+ frames (0.16 s); very short clips are zero-padded to 1 s (only
+        # matters with window_seconds < 1: windows are zero-padded to their length anyway).
         options.setdefault("min_seconds", 1.0)
         super().__init__(**options)
+        self._windows = Windows(self.window_samples(WINDOW_SECONDS, WINDOW_SECONDS), SAMPLE_RATE, "zero-padded at the end")
         self.arch, self.embedding = arch, embedding
         self.embedding_dim = EMBEDDINGS[embedding][1]
         # Resolve the weights now: a missing file is a one-line error before any clip is decoded.
@@ -115,17 +123,19 @@ class PasstBackbone(TorchAudioBackbone):
             "arch": self.arch,
             "checkpoint_sha256": sha256_file(self.checkpoint),
             "embedding": self.embedding,
-            "window": "10 s; longer clips: 10 s windows every 2.5 s, averaged",
             "pooling": "PaSST cls+dist tokens (per window), mean over windows",
             **self.precision_identity(),
         }
+
+    def windows(self) -> Windows:
+        return self._windows
 
     def load(self) -> Any:
         return build_from_checkpoint(self.checkpoint, self.name,
                                      lambda state: build(self.arch, EMBEDDINGS[self.embedding][0], state))
 
-    def forward(self, module: Any, batch: Any) -> Any:
-        with quiet():
+    def forward(self, module: Any, batch: Any, lengths: list[int]) -> Any:
+        with quiet():  # windows are at most 10 s: one PaSST forward each
             return module.get_scene_embeddings(batch)
 
 

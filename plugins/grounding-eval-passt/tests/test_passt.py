@@ -94,3 +94,23 @@ def test_hear_module_hear21passt_base_matches_the_passt_backbone(checkpoint, mon
     ours = make_backbone("passt", {"checkpoint": checkpoint, "embedding": "all", "num_workers": 0})
     np.testing.assert_allclose(v_hear, ours.embed(CLIPS[:2]), rtol=1e-4, atol=1e-4)
     assert capfd.readouterr().out == ""
+
+
+def test_a_clips_vector_equals_its_vector_embedded_alone(checkpoint):
+    """10 s windows (here 2 s, to keep the test cheap) batched across clips: forwards are full, yet each
+    clip's vector is what it gets alone, and a clip shorter than a window is zero-padded to it."""
+    bb = make_backbone("passt", {"checkpoint": checkpoint, "num_workers": 0, "batch_size": 3, "window_seconds": 2})
+    clips = CLIPS + CLIPS[:1]  # 6.1 s (4 windows), 1.4 s, 0.08 s, 6.1 s: 10 windows, forwards of 3, 3, 3, 1
+    together = bb.embed(clips)
+    assert bb.forward_count == 4 and bb.window_count == 10
+    alone = np.concatenate([bb.embed([c]) for c in clips])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(together[0], together[3], rtol=0, atol=1e-5)
+    # The short clip is one zero-padded window: the same as padding it by hand to the window.
+    wave = bb.decode(CLIPS[2:3])[0]
+    padded = np.zeros(bb.windows().samples, np.float32)
+    padded[: len(wave)] = wave
+    np.testing.assert_allclose(bb.embed_waveforms([padded]), together[2:3], rtol=0, atol=1e-5)
+    assert bb.identity()["window"]["seconds"] == 2.0
+    with pytest.raises(GroundingEvalError, match="window_seconds must be <= 10"):
+        make_backbone("passt", {"checkpoint": checkpoint, "window_seconds": 12})
