@@ -114,11 +114,7 @@ def test_a_small_notes_run_counts_every_failure_and_scores_failures_as_silence(t
     rate is 1/3; the failures-as-silence scores use all 3 prompts; the template baseline runs beside."""
     import json
 
-    from grounding_eval.generative.runner import evaluate_generative
-    from grounding_eval.tasks.manager import TaskManager
-
     (tmp_path / "tiny.yaml").write_text(TINY)
-    cfg = TaskManager([str(tmp_path)]).get("tiny_notes_gen")
     tone = ("```python\nimport numpy as np\ndef generate():\n    t = np.arange(16000) / 16000\n"
             "    return 0.5 * np.sin(2 * np.pi * 440 * t), 16000\n```")
     rows = [{"prompt_id": "piano_A4", "sample": 0, "text": tone},
@@ -126,8 +122,15 @@ def test_a_small_notes_run_counts_every_failure_and_scores_failures_as_silence(t
             {"prompt_id": "trumpet_A4", "sample": 0, "text": "```python\nimport os\nos.system('true')\n```"}]
     gens = tmp_path / "gens.jsonl"
     gens.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    res = evaluate_generative("replay", "tiny_notes_gen", cfg, allow_code_execution=True, load_generations=str(gens),
-                              cache_dir=str(tmp_path / "cache" / "embeddings"))
+    from grounding_eval.generative import command
+
+    out = command.evaluate("replay", "tiny_notes_gen", include_paths=[str(tmp_path)], allow_code_execution=True,
+                           load_generations=str(gens), output_path=str(tmp_path / "results"), plots=True,
+                           cache_dir=str(tmp_path / "cache" / "embeddings"), show_progress=False)
+    written = json.loads(open(out["output_file"]).read())
+    command.validate(written, out["output_file"])
+    assert written["kind"] == "generative" and open(out["plot_files"][0], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    res = {"results": written["results"]["tiny_notes_gen"]["results"], "task_info": written["tasks"]["tiny_notes_gen"]}
     model = res["results"]["systems"]["replay"]
     counts = model["outcomes"]["counts"]
     assert counts["ok"] == 1 and counts["syntax_error"] == 1 and counts["forbidden_import"] == 1

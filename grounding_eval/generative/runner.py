@@ -261,8 +261,7 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
                         generation_only: str | None = None, load_generations: str | None = None,
                         device: str | None = None, batch_size: int | None = None, seed: int | None = None,
                         n_samples: int | None = None, limit: int | None = None, controls: Sequence[str] | None = None,
-                        cache_dir: str | None = None, use_cache: bool = True, rep=None, plots_dir: str | None = None
-                        ) -> dict[str, Any]:
+                        cache_dir: str | None = None, use_cache: bool = True, rep=None) -> dict[str, Any]:
     """Run one generative task for `model` ("template" = the no-LM baseline alone); returns its results
     entry, or with `generation_only` writes the generations JSONL there and returns its path."""
     from grounding_eval import steps
@@ -285,11 +284,21 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
     gen_cfg = cfg.generator
     seed, n_samples = gen_cfg.seed, gen_cfg.n_samples
     active_controls = list(cfg.controls if controls is None else controls)
+    timing: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        timing[stage] = round(now - mark, 3)
+        mark = now
+
     inst = steps.build_instances(name, cfg, regs)
     ds, refs = inst.dataset, inst.instances
     concepts = list(ds.concepts)
     index = {c.name: i for i, c in enumerate(concepts)}
     prompts = build_prompts(cfg, concepts)
+    lap("dataset")
 
     # Generation.
     gcache = GenerationCache(Path(cache_dir).parent / "generations" if cache_dir else None, enabled=use_cache)
@@ -311,6 +320,7 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
             generator = entry.obj(model, **args)
     with rep.bar(f"generate: {generator.name}", len(prompts)) as advance:
         texts, gen_stats = gcache.generate(generator, prompts, n_samples, seed, advance)
+    lap("generation")
     if generation_only:
         header = {"config": cfg.to_dict(), "task": name, "generator": generator.identity(), "n_samples": n_samples,
                   "seed": seed}
@@ -329,6 +339,7 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
         ttexts, _ = gcache.generate(tgen, prompts, n_samples, seed)
         systems.append(run_programs("template", prompts, ttexts, executor, ecache, rep))
 
+    lap("execution")
     # Embeddings: references, every valid clip, the floors.
     cache = EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache)
     embedder = steps.perception_encoder(name, cfg, regs, device or "cpu", batch_size)
@@ -343,6 +354,7 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
     gen_vecs = all_vecs[len(refs):len(refs) + len(gen_instances)]
     floor_vecs = dict(zip(floor_paths, all_vecs[len(refs) + len(gen_instances):]))
 
+    lap("embeddings")
     # The judge: its own text encoder (not the model under test) on the concept names.
     text_enc = regs.text_encoders.get("hf").obj(cfg.scoring.text_encoder, **({"device": device} if device else {}))
     judge_texts = [cfg.scoring.judge_prompt.format(concept=c.text) for c in concepts]
@@ -350,6 +362,7 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
     text_vecs, _ = steps.text_vectors(text_enc, judge_texts, spans, cache, rep, f"judge {cfg.scoring.text_encoder}")
     judge = Judge(text_vecs, ref_vecs, ref_concept, cfg.scoring.probe_seeds, seed)
     k = [kk for kk in cfg.scoring.k if kk <= len(concepts)]
+    lap("judge_text")
 
     out: dict[str, Any] = {"systems": {}, "controls": {}, "paired_tests": {}}
     offset = 0
@@ -400,6 +413,7 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
         out["controls"]["split_half"] = score_set(ref_vecs[a], ref_concept[a], ref_vecs[b], ref_concept[b], judge_split, k, cfg, seed)
         out["controls"]["split_half"]["note"] = "half of the references (per concept) scored against the other half; the probe trained on that other half only"
         del sim
+    lap("scoring")
     chance = {f"accuracy@{kk}": min(1.0, kk / len(concepts)) for kk in k}
     chance["mrr"] = float(np.mean(1.0 / np.arange(1, len(concepts) + 1)))
 
@@ -423,7 +437,7 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
             "cache": {"generations": gen_stats, "embeddings": emb_stats},
             "executions": {s.name: [{"prompt_id": prompts[s.prompt_index[j]].id, "sample": j - s.prompt_index.index(s.prompt_index[j]), **r}
                                     for j, r in enumerate(s.records)] for s in systems},
-            "timing_seconds": {"total": time.perf_counter() - t0},
+            "timing_seconds": {**timing, "total": round(time.perf_counter() - t0, 3)},
             "sample_size_note": ("FAD at the set's own N is biased by N (it grows as N shrinks): compare FAD only at equal N "
                                  "and embedder, or use fad_inf (extrapolated to infinite N); KAD is unbiased at small N"),
         },

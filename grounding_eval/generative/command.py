@@ -1,0 +1,107 @@
+"""The generative kind from the command line and from Python: run, print the table, write the results.
+
+`grounding-eval --model M --task T --allow-code-execution` routes here when T is a generative task;
+`--model template` runs the no-LM baseline alone, `--generation-only FILE` writes the generations and
+stops (no code runs), `--load-generations FILE` scores saved generations.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from rich.console import Console
+
+from grounding_eval.errors import GroundingEvalError
+from grounding_eval.generative.report import GENERATIVE_SCHEMA_VERSION, results_table, write_spectrograms
+
+
+class GenerativeResults(BaseModel):
+    """The results file of a generative run (schema_version 1, kind generative)."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int
+    kind: str
+    results: dict[str, dict[str, Any]]
+    tasks: dict[str, dict[str, Any]]
+    model: dict[str, Any]
+    environment: dict[str, Any]
+    date: str
+    wall_time_seconds: float
+    output_file: str | None = None
+    plot_files: list[str] | None = None
+
+
+def is_generative(task_names: Sequence[str], include_paths: Sequence[str]) -> bool:
+    """Whether the named tasks are generative (all of them); mixing kinds in one call is refused."""
+    from grounding_eval.tasks.manager import TaskManager
+
+    tm = TaskManager(list(include_paths))
+    kinds = {n: getattr(tm.get(n), "kind", "probe") for n in task_names}
+    if len(set(kinds.values())) > 1:
+        gen = next(n for n, k in kinds.items() if k == "generative")
+        raise GroundingEvalError(f"task {gen} is a generative task: run it on its own (--task {gen}), not beside probe tasks")
+    return next(iter(kinds.values()), "probe") == "generative"
+
+
+def evaluate(model: str, task: str, *, allow_code_execution: bool = False, generation_only: str | None = None,
+             load_generations: str | None = None, output_path: str | None = None, include_paths: Sequence[str] = (),
+             plots: bool = False, console: Console | None = None, show_progress: bool = True, **options: Any) -> dict[str, Any]:
+    """Run one generative task; returns the results dict (written when `output_path`)."""
+    from grounding_eval.generative.runner import evaluate_generative
+    from grounding_eval.progress import Reporter
+    from grounding_eval.results import check_output_path, environment, now_iso, safe_name
+    from grounding_eval.tasks.manager import TaskManager
+
+    t0 = time.perf_counter()
+    if plots and not output_path:
+        raise GroundingEvalError("--plots writes PNG files next to the results JSON: give --output-path too")
+    if output_path and not generation_only:
+        check_output_path(output_path)
+    if generation_only and load_generations:
+        raise GroundingEvalError("--generation-only and --load-generations exclude each other: generate here, score elsewhere")
+    cfg = TaskManager(list(include_paths)).get(task)
+    rep = Reporter(console or Console(stderr=True), show_progress)
+    entry = evaluate_generative(model, task, cfg, allow_code_execution=allow_code_execution, generation_only=generation_only,
+                                load_generations=load_generations, rep=rep, **options)
+    if generation_only:
+        return entry
+    plot = entry.pop("_plot")
+    info = entry.pop("task_info")
+    out = {"schema_version": GENERATIVE_SCHEMA_VERSION, "kind": "generative", "results": {task: entry},
+           "tasks": {task: info}, "model": {"name": model, "kind": info["generator"]["generator"], "identity": info["generator"]},
+           "environment": environment(options.get("device") or "cpu"), "date": now_iso(),
+           "wall_time_seconds": time.perf_counter() - t0}
+    if output_path:
+        from grounding_eval.atomic import atomic_write_json
+
+        validate(out, "results (internal)")
+        path = Path(output_path)
+        if path.suffix.lower() != ".json":
+            path = path / safe_name(model) / f"results_{out['date'].replace(':', '-').replace('+00-00', 'Z')}.json"
+        if plots:
+            out["plot_files"] = [str(write_spectrograms(plot, path.with_name(path.stem + f"_{task}_spectrograms.png")))]
+        out["output_file"] = str(path)
+        atomic_write_json(path, out)
+    return out
+
+
+def validate(data: Any, source: str) -> None:
+    """One line naming the first field that does not fit the generative results schema."""
+    try:
+        GenerativeResults.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise GroundingEvalError(f"{source}: field {field}: {err['msg']}") from None
+
+
+def print_results(out: dict[str, Any], console: Console) -> None:
+    for task, entry in out["results"].items():
+        console.print(results_table(task, entry, out["model"]["name"]))
+    if out.get("output_file"):
+        console.print(f"results written to {out['output_file']}")
+    for p in out.get("plot_files") or []:
+        console.print(f"figure written to {p}")

@@ -1,0 +1,112 @@
+"""What a generative run shows and writes: the results table, the results JSON, the spectrogram figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+GENERATIVE_SCHEMA_VERSION = 1
+
+
+def _pct(stat: Any) -> str:
+    if not isinstance(stat, dict) or stat.get("mean") is None:
+        return "-"
+    lo, hi = stat.get("ci") or (None, None)
+    return f"{100 * stat['mean']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]" if lo is not None else f"{100 * stat['mean']:.1f}"
+
+
+def _num(stat: Any, digits: int = 1) -> str:
+    if not isinstance(stat, dict) or stat.get("mean") is None:
+        return "-"
+    lo, hi = stat.get("ci") or (None, None)
+    return f"{stat['mean']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None else f"{stat['mean']:.{digits}f}"
+
+
+def _fad(scores: dict) -> str:
+    f = scores.get("fad")
+    if not f:
+        return "-"
+    inf = f.get("fad_inf")
+    return f"{f['fad']:.1f} (N={f['n_generated']}) / {inf:.1f}" if inf == inf else f"{f['fad']:.1f} (N={f['n_generated']})"
+
+
+def results_table(task: str, entry: dict[str, Any], model: str) -> Table:
+    """One row per system and variant, then the controls; accuracy and rates in %, with 95 % intervals."""
+    res = entry["results"]
+    k = [key for key in entry["chance"] if key.startswith("accuracy@")]
+    notes = any("notes" in s for s in res["systems"].values())
+    table = Table(title=f"grounding-eval · {task} · {model}",
+                  caption="% with bootstrap 95 % interval over clips (valid rate: Wilson); KAD = MMD²×1000 per concept "
+                          "(interval over concepts); FAD at N / FAD-inf; lower KAD/FAD/errors are better")
+    cols = ["system", "scored on", "valid audio %", *k, "MRR %", "KAD", "FAD / FAD-inf"]
+    if notes:
+        cols += ["pitch err (cents)", "duration err (s)"]
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("system", "scored on") else "right")
+
+    def row(system: str, variant: str, scores: dict, outcomes: dict | None, extra: dict | None = None):
+        valid = "-"
+        if outcomes:
+            lo, hi = outcomes["valid_rate_interval"]
+            valid = f"{100 * outcomes['valid_rate']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+        cells = [system, variant, valid, *[_pct(scores.get(key)) for key in k], _pct(scores.get("mrr")),
+                 _num(scores.get("kad")), _fad(scores)]
+        if notes:
+            cells += [_num((extra or {}).get("pitch_error_cents")), _num((extra or {}).get("duration_error_s"), 2)]
+        table.add_row(*cells)
+
+    for name, s in res["systems"].items():
+        row(name, "valid clips", s["valid_only"], s["outcomes"], s.get("notes"))
+        row(name, "failures as silence", s["failures_as_silence"], None)
+        if "shuffled_prompts" in s:
+            row(name, "shuffled prompts", s["shuffled_prompts"], None)
+    for name, c in res["controls"].items():
+        row(f"control: {name}", "", c, None)
+    table.add_row("chance", "", "", *[f"{100 * entry['chance'][key]:.1f}" for key in k], f"{100 * entry['chance']['mrr']:.1f}",
+                  "", "", *([""] * (2 if notes else 0)))
+    return table
+
+
+def write_spectrograms(plot: dict[str, Any], path: str | Path, per_system: int = 3) -> Path:
+    """A few generated clips (first valid ones of distinct concepts) next to a reference of the same concept."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from grounding_eval.atomic import atomic_write
+    from grounding_eval.audio.io import load_audio
+
+    rows = []
+    for s in plot["systems"]:
+        seen: set[str] = set()
+        for j, wav in enumerate(s.wavs):
+            concept = s.prompts[s.prompt_index[j]].concept
+            if wav is None or concept in seen:
+                continue
+            ref = next((r for r in plot["refs"] if r.concept == concept), None)
+            if ref is None:
+                continue
+            seen.add(concept)
+            rows.append((f"{s.name}: {s.prompts[s.prompt_index[j]].id}", str(wav), f"reference: {ref.id}", ref.source))
+            if len(seen) >= per_system:
+                break
+    fig, axes = plt.subplots(max(1, len(rows)), 2, figsize=(10, 2.2 * max(1, len(rows))), squeeze=False)
+    for (title_g, wav_g, title_r, wav_r), (ax_g, ax_r) in zip(rows, axes):
+        for ax, title, src in ((ax_g, title_g, wav_g), (ax_r, title_r, wav_r)):
+            wave = load_audio(src, 16000, max_seconds=4.0)
+            ax.specgram(wave + 1e-9, NFFT=512, Fs=16000, noverlap=384, cmap="magma")
+            ax.set_title(title[:60], fontsize=8)
+            ax.set_ylim(0, 8000)
+            ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    import io as _io
+
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    _ = np
+    return atomic_write(path, lambda f: f.write(buf.getvalue()))
