@@ -10,7 +10,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from grounding_eval.tasks.config import DatasetConfig, EncoderConfig, _check
+from grounding_eval.tasks.config import DatasetConfig, EncoderConfig
+
+def _check(test, valid: str) -> dict[str, Any]:
+    """Field metadata the strict loader reads: a value test and the words that say what passes it."""
+    return {"check": test, "valid": valid}
+
 
 _CONTROLS = ("template", "shuffled_prompts", "silence", "white_noise", "split_half")
 

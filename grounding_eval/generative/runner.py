@@ -255,7 +255,200 @@ def _pitch_scores(clips: SystemClips, idx: list[int], cfg: GenerativeTaskConfig,
             "duration_error_s": _mean_ci(np.array(dur, float), sc.bootstrap_resamples, sc.confidence, seed)}
 
 
-# ---- the whole flow ------------------------------------------------------------------------------------
+# ---- the whole flow: short named steps ------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """What the steps of one generative task share."""
+
+    name: str
+    cfg: GenerativeTaskConfig
+    regs: Any
+    rep: Any
+    root: Path  # cache root: generations, executions, floors
+    cache: Any  # EmbeddingCache
+    device: str | None
+    batch_size: int | None
+    controls: list[str]
+    timing: dict[str, float]
+    mark: float = 0.0
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timing[stage] = round(now - (self.mark or now), 3)
+        self.mark = now
+
+
+def resolve_options(cfg: GenerativeTaskConfig, seed: int | None, n_samples: int | None, limit: int | None) -> GenerativeTaskConfig:
+    """--seed, --n-samples and --limit (references per concept) over the task's values."""
+    if seed is not None:
+        cfg = cfg.with_overrides(generator=dataclasses.replace(cfg.generator, seed=seed))
+    if n_samples is not None:
+        cfg = cfg.with_overrides(generator=dataclasses.replace(cfg.generator, n_samples=n_samples))
+    if limit is not None:
+        cfg = cfg.with_overrides(max_references_per_concept=max(2, limit))
+    return cfg
+
+
+def make_generator(run: Run, model: str, load_generations: str | None):
+    """Replay of a JSONL file, the template baseline (`--model template`), or the registered `hf` generator."""
+    from grounding_eval.registry import check_args
+
+    if load_generations:
+        return ReplayGenerator(load_generations)
+    if model == "template":
+        return TemplateGenerator(sample_rate=run.cfg.sample_rate, duration=run.cfg.prompts.duration)
+    args = dict(run.cfg.generator.args)
+    if run.device is not None:
+        args.setdefault("device", run.device)
+    if run.batch_size is not None:
+        args["batch_size"] = run.batch_size
+    entry = run.regs.generators.get("hf")
+    check_args(entry.obj, args, f"task {run.name}: generator.args", "generator hf")
+    with run.rep.console.status(f"loading causal LM {model}"):
+        return entry.obj(model=model, **args)
+
+
+def execute(run: Run, model: str, generator, prompts: list[Prompt], texts: list[list[str]], gcache: GenerationCache):
+    """The model's programs and (control `template`) the template baseline's, through the cached executor."""
+    from grounding_eval.encoders import stable_hash
+
+    cfg = run.cfg
+    executor = run.regs.executors.build(cfg.executor.name, {"default_sample_rate": cfg.sample_rate, **cfg.executor.args},
+                                        f"task {run.name}: executor.args")
+    ecache = ExecutionCache(run.root / "executions", stable_hash(executor.identity()), enabled=run.cache.enabled)
+    systems = [run_programs("template" if model == "template" else generator.name, prompts, texts, executor, ecache, run.rep)]
+    if "template" in run.controls and model != "template":
+        tgen = TemplateGenerator(sample_rate=cfg.sample_rate, duration=cfg.prompts.duration)
+        ttexts, _ = gcache.generate(tgen, prompts, cfg.generator.n_samples, cfg.generator.seed)
+        systems.append(run_programs("template", prompts, ttexts, executor, ecache, run.rep))
+    return executor, systems
+
+
+@dataclass
+class Embedded:
+    """Every vector the scores need: references, each system's valid clips (in order), the floors."""
+
+    embedder: Any
+    refs: np.ndarray
+    ref_concept: np.ndarray
+    generated: dict[str, np.ndarray]  # system -> (valid clips, dim)
+    floors: dict[str, np.ndarray]  # "silence" / "white_noise" -> (dim,)
+    stats: dict[str, int]
+
+
+def embed(run: Run, refs: list[Instance], index: dict[str, int], systems: list[SystemClips]) -> Embedded:
+    from grounding_eval import steps
+
+    embedder = steps.perception_encoder(run.name, run.cfg, run.regs, run.device or "cpu", run.batch_size)
+    floor_paths = {kind: _floor_clip(run.root / "generated_floors", kind, run.cfg.prompts.duration, 0)
+                   for kind in ("silence", "white_noise")}
+    gen = {s.name: [_wav_instance(w, s.prompts[s.prompt_index[j]].concept, f"{s.name}:{j}")
+                    for j, w in enumerate(s.wavs) if w is not None] for s in systems}
+    everything = refs + [i for items in gen.values() for i in items] + [_wav_instance(p, "-", k) for k, p in floor_paths.items()]
+    vecs, stats = steps.instance_vectors(embedder, everything, run.cache, run.rep)
+    at, generated = len(refs), {}
+    for s in systems:
+        generated[s.name] = vecs[at:at + len(gen[s.name])]
+        at += len(gen[s.name])
+    floors = dict(zip(floor_paths, vecs[at:]))
+    return Embedded(embedder, vecs[:len(refs)], np.array([index[r.concept] for r in refs]), generated, floors, stats)
+
+
+def make_judge(run: Run, concepts: list[Any], emb: Embedded):
+    """The text-audio judge: its own text encoder (never the model under test) on the concept names."""
+    from grounding_eval import steps
+
+    cfg = run.cfg
+    text_enc = run.regs.text_encoders.get("hf").obj(cfg.scoring.text_encoder, **({"device": run.device} if run.device else {}))
+    texts = [cfg.scoring.judge_prompt.format(concept=c.text) for c in concepts]
+    spans = [steps.concept_span(cfg.scoring.judge_prompt, c.text) for c in concepts]
+    text_vecs, _ = steps.text_vectors(text_enc, texts, spans, run.cache, run.rep, f"judge {cfg.scoring.text_encoder}")
+    return text_enc, text_vecs, Judge(text_vecs, emb.refs, emb.ref_concept, cfg.scoring.probe_seeds, cfg.generator.seed)
+
+
+def score_system(run: Run, s: SystemClips, vecs: np.ndarray, index: dict[str, int], emb: Embedded, judge: Judge,
+                 k: list[int], paired: dict[str, Any]) -> dict[str, Any]:
+    """Outcomes; scores over valid clips and with failures as silence; pitch; shuffled prompts + paired tests."""
+    from grounding_eval.stats import paired_tests
+
+    cfg, seed = run.cfg, run.cfg.generator.seed
+    valid = [j for j, w in enumerate(s.wavs) if w is not None]
+    concept = np.array([index[s.prompts[s.prompt_index[j]].concept] for j in valid], dtype=int)
+    entry: dict[str, Any] = {"outcomes": count_outcomes([r["kind"] for r in s.records], cfg.scoring.confidence)}
+    sim = judge.similarity(vecs)
+    entry["valid_only"] = score_set(vecs, concept, emb.refs, emb.ref_concept, sim, k, cfg, seed)
+    all_concept = np.array([index[s.prompts[i].concept] for i in s.prompt_index], dtype=int)
+    filled = np.repeat(emb.floors["silence"][None], len(s.wavs), 0)  # a failed sample counts as the silent clip
+    filled[valid] = vecs
+    entry["failures_as_silence"] = score_set(filled, all_concept, emb.refs, emb.ref_concept, judge.similarity(filled), k, cfg, seed)
+    if cfg.prompts.notes:
+        entry["notes"] = _pitch_scores(s, valid, cfg, seed)
+    n_concepts = len(judge.text)
+    if "shuffled_prompts" in run.controls and len(valid) and n_concepts > 1:
+        pairing = _derangement(n_concepts, seed)
+        shuf = score_set(vecs, concept, emb.refs, emb.ref_concept, sim, k, cfg, seed, pairing=pairing)
+        entry["shuffled_prompts"] = shuf
+        matched_kad = entry["valid_only"]["_kad_per_concept"]
+        paired[f"{s.name}_vs_shuffled_prompts"] = {
+            "mrr": paired_tests(list(1.0 / entry["valid_only"]["_ranks"]), list(1.0 / shuf["_ranks"]), "sign_flip"),
+            # lower KAD is better: the test is on shuffled minus matched, per concept
+            "kad": {**paired_tests(list(shuf["_kad_per_concept"].values()), [matched_kad[c] for c in shuf["_kad_per_concept"]],
+                                   "sign_flip"), "note": "difference = shuffled KAD - matched KAD per concept"}}
+    return entry
+
+
+def score_controls(run: Run, prompts: list[Prompt], index: dict[str, int], emb: Embedded, text_vecs: np.ndarray,
+                   judge: Judge, k: list[int]) -> dict[str, Any]:
+    """The silence and white-noise floors (one clip per sample) and the references split in half (the ceiling)."""
+    cfg, seed = run.cfg, run.cfg.generator.seed
+    out: dict[str, Any] = {}
+    flat_concept = np.array([index[p.concept] for p in prompts for _ in range(cfg.generator.n_samples)], dtype=int)
+    for kind in ("silence", "white_noise"):
+        if kind in run.controls:
+            vecs = np.repeat(emb.floors[kind][None], len(flat_concept), 0)
+            out[kind] = score_set(vecs, flat_concept, emb.refs, emb.ref_concept, judge.similarity(vecs), k, cfg, seed)
+    if "split_half" in run.controls:
+        rng = np.random.default_rng([seed, 0x5A1F])
+        half = np.zeros(len(emb.refs), bool)
+        for c in np.unique(emb.ref_concept):
+            members = np.flatnonzero(emb.ref_concept == c)
+            half[rng.permutation(members)[: len(members) // 2]] = True
+        a, b = half, ~half
+        sim = Judge(text_vecs, emb.refs[b], emb.ref_concept[b], cfg.scoring.probe_seeds, seed).similarity(emb.refs[a])
+        out["split_half"] = score_set(emb.refs[a], emb.ref_concept[a], emb.refs[b], emb.ref_concept[b], sim, k, cfg, seed)
+        out["split_half"]["note"] = "half of the references (per concept) scored against the other half; the judge trained on that other half only"
+    return out
+
+
+def _public(d: Any) -> Any:
+    """Drop the per-clip arrays kept for paired tests (keys starting with _)."""
+    if isinstance(d, dict):
+        return {k: _public(v) for k, v in d.items() if not str(k).startswith("_")}
+    return d
+
+
+def task_info(run: Run, ds, refs, prompts, generator, executor, systems, emb: Embedded, text_enc, gen_stats, t0: float) -> dict[str, Any]:
+    """Everything needed to reproduce and audit the run (the results' `tasks` entry)."""
+    cfg = run.cfg
+    return {
+        "version": cfg.version, "hash": cfg.content_hash(), "config": cfg.to_dict(),
+        "dataset": {"name": ds.name, "fingerprint": ds.fingerprint(), "n_concepts": len(ds.concepts),
+                    "n_references": len(refs), "provenance": ds.provenance},
+        "concepts": [c.name for c in ds.concepts],
+        "prompts": [{"id": p.id, "concept": p.concept, "text": p.text, "fields": p.fields} for p in prompts],
+        "n_samples": cfg.generator.n_samples, "seed": cfg.generator.seed,
+        "generator": generator.identity(), "executor": executor.identity(), "protections": executor.protections(),
+        "embedder": {"name": emb.embedder.name, "identity": emb.embedder.identity(), "cache_key": emb.embedder.cache_key()},
+        "judge_text_encoder": {"name": cfg.scoring.text_encoder, "identity": text_enc.identity()},
+        "cache": {"generations": gen_stats, "embeddings": emb.stats},
+        "executions": {s.name: [{"prompt_id": s.prompts[i].id, "sample": j - s.prompt_index.index(i), **r}
+                                for j, (i, r) in enumerate(zip(s.prompt_index, s.records))] for s in systems},
+        "timing_seconds": {**run.timing, "total": round(time.perf_counter() - t0, 3)},
+        "sample_size_note": ("FAD at the set's own N is biased by N (it grows as N shrinks): compare FAD only at equal N "
+                             "and embedder, or use fad_inf (extrapolated to infinite N); KAD is unbiased at small N"),
+    }
+
 
 def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, allow_code_execution: bool = False,
                         generation_only: str | None = None, load_generations: str | None = None,
@@ -269,177 +462,42 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
     from grounding_eval.progress import Reporter
 
     t0 = time.perf_counter()
-    rep = rep or Reporter(Console(stderr=True), True)
     if cfg.unavailable:
         raise GroundingEvalError(f"task {name}: {cfg.unavailable}")
     if cfg.unsafe_code and not allow_code_execution and not generation_only:
         raise code_execution_refusal(name)  # before loading anything
-    regs = plugins.registries()
-    if seed is not None:
-        cfg = cfg.with_overrides(generator=dataclasses.replace(cfg.generator, seed=seed))
-    if n_samples is not None:
-        cfg = cfg.with_overrides(generator=dataclasses.replace(cfg.generator, n_samples=n_samples))
-    if limit is not None:
-        cfg = cfg.with_overrides(max_references_per_concept=max(2, limit))
-    gen_cfg = cfg.generator
-    seed, n_samples = gen_cfg.seed, gen_cfg.n_samples
-    active_controls = list(cfg.controls if controls is None else controls)
-    timing: dict[str, float] = {}
-    mark = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        timing[stage] = round(now - mark, 3)
-        mark = now
-
-    inst = steps.build_instances(name, cfg, regs)
-    ds, refs = inst.dataset, inst.instances
-    concepts = list(ds.concepts)
+    cfg = resolve_options(cfg, seed, n_samples, limit)
+    root = Path(cache_dir).parent if cache_dir else paths.cache_home()
+    run = Run(name, cfg, plugins.registries(), rep or Reporter(Console(stderr=True), True), root,
+              EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache), device, batch_size,
+              list(cfg.controls if controls is None else controls), {}, time.perf_counter())
+    inst = steps.build_instances(name, cfg, run.regs)
+    ds, refs, concepts = inst.dataset, inst.instances, list(inst.dataset.concepts)
     index = {c.name: i for i, c in enumerate(concepts)}
     prompts = build_prompts(cfg, concepts)
-    lap("dataset")
-
-    # Generation.
-    gcache = GenerationCache(Path(cache_dir).parent / "generations" if cache_dir else None, enabled=use_cache)
-    if load_generations:
-        generator = ReplayGenerator(load_generations)
-    elif model == "template":
-        generator = TemplateGenerator(sample_rate=cfg.sample_rate, duration=cfg.prompts.duration)
-    else:
-        args = dict(gen_cfg.args)
-        if device is not None:
-            args.setdefault("device", device)
-        if batch_size is not None:
-            args["batch_size"] = batch_size
-        entry = regs.generators.get("hf")
-        from grounding_eval.registry import check_args
-
-        check_args(entry.obj, args, f"task {name}: generator.args", "generator hf")
-        with rep.console.status(f"loading causal LM {model}"):
-            generator = entry.obj(model, **args)
-    with rep.bar(f"generate: {generator.name}", len(prompts)) as advance:
-        texts, gen_stats = gcache.generate(generator, prompts, n_samples, seed, advance)
-    lap("generation")
+    run.lap("dataset")
+    generator = make_generator(run, model, load_generations)
+    gcache = GenerationCache(root / "generations", enabled=use_cache)
+    with run.rep.bar(f"generate: {generator.name}", len(prompts)) as advance:
+        texts, gen_stats = gcache.generate(generator, prompts, cfg.generator.n_samples, cfg.generator.seed, advance)
+    run.lap("generation")
     if generation_only:
-        header = {"config": cfg.to_dict(), "task": name, "generator": generator.identity(), "n_samples": n_samples,
-                  "seed": seed}
+        header = {"config": cfg.to_dict(), "task": name, "generator": generator.identity(),
+                  "n_samples": cfg.generator.n_samples, "seed": cfg.generator.seed}
         return {"generations_file": str(write_generations(generation_only, prompts, texts, header))}
-
-    # Execution (the model's programs and the template baseline's).
-    executor = regs.executors.build(cfg.executor.name, {"default_sample_rate": cfg.sample_rate, **cfg.executor.args},
-                                    f"task {name}: executor.args")
-    from grounding_eval.encoders import stable_hash
-
-    root = Path(cache_dir).parent if cache_dir else paths.cache_home()
-    ecache = ExecutionCache(root / "executions", stable_hash(executor.identity()), enabled=use_cache)
-    systems = [run_programs(generator.name if model != "template" else "template", prompts, texts, executor, ecache, rep)]
-    if "template" in active_controls and model != "template":
-        tgen = TemplateGenerator(sample_rate=cfg.sample_rate, duration=cfg.prompts.duration)
-        ttexts, _ = gcache.generate(tgen, prompts, n_samples, seed)
-        systems.append(run_programs("template", prompts, ttexts, executor, ecache, rep))
-
-    lap("execution")
-    # Embeddings: references, every valid clip, the floors.
-    cache = EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache)
-    embedder = steps.perception_encoder(name, cfg, regs, device or "cpu", batch_size)
-    floors = root / "generated_floors"
-    floor_paths = {kind: _floor_clip(floors, kind, cfg.prompts.duration, 0) for kind in ("silence", "white_noise")}
-    gen_instances = [_wav_instance(w, prompts[s.prompt_index[j]].concept, f"{s.name}:{j}")
-                     for s in systems for j, w in enumerate(s.wavs) if w is not None]
-    floor_instances = [_wav_instance(p, "-", k) for k, p in floor_paths.items()]
-    all_vecs, emb_stats = steps.instance_vectors(embedder, refs + gen_instances + floor_instances, cache, rep)
-    ref_vecs = all_vecs[:len(refs)]
-    ref_concept = np.array([index[r.concept] for r in refs])
-    gen_vecs = all_vecs[len(refs):len(refs) + len(gen_instances)]
-    floor_vecs = dict(zip(floor_paths, all_vecs[len(refs) + len(gen_instances):]))
-
-    lap("embeddings")
-    # The judge: its own text encoder (not the model under test) on the concept names.
-    text_enc = regs.text_encoders.get("hf").obj(cfg.scoring.text_encoder, **({"device": device} if device else {}))
-    judge_texts = [cfg.scoring.judge_prompt.format(concept=c.text) for c in concepts]
-    spans = [steps.concept_span(cfg.scoring.judge_prompt, c.text) for c in concepts]
-    text_vecs, _ = steps.text_vectors(text_enc, judge_texts, spans, cache, rep, f"judge {cfg.scoring.text_encoder}")
-    judge = Judge(text_vecs, ref_vecs, ref_concept, cfg.scoring.probe_seeds, seed)
+    executor, systems = execute(run, model, generator, prompts, texts, gcache)
+    run.lap("execution")
+    emb = embed(run, refs, index, systems)
+    run.lap("embeddings")
+    text_enc, text_vecs, judge = make_judge(run, concepts, emb)
     k = [kk for kk in cfg.scoring.k if kk <= len(concepts)]
-    lap("judge_text")
-
     out: dict[str, Any] = {"systems": {}, "controls": {}, "paired_tests": {}}
-    offset = 0
-    n_total = sum(len(ts) for ts in texts)
     for s in systems:
-        valid = [j for j, w in enumerate(s.wavs) if w is not None]
-        vecs = gen_vecs[offset:offset + len(valid)]
-        offset += len(valid)
-        concept = np.array([index[prompts[s.prompt_index[j]].concept] for j in valid], dtype=int)
-        entry: dict[str, Any] = {"outcomes": count_outcomes([r["kind"] for r in s.records], cfg.scoring.confidence)}
-        sim = judge.similarity(vecs)
-        entry["valid_only"] = score_set(vecs, concept, ref_vecs, ref_concept, sim, k, cfg, seed)
-        # Failures as silence: every (prompt, sample) counts, a failed one as the silent clip.
-        all_concept = np.array([index[prompts[i].concept] for i in s.prompt_index], dtype=int)
-        filled = np.repeat(floor_vecs["silence"][None], len(s.wavs), 0)
-        filled[valid] = vecs
-        entry["failures_as_silence"] = score_set(filled, all_concept, ref_vecs, ref_concept, judge.similarity(filled), k, cfg, seed)
-        if cfg.prompts.notes:
-            entry["notes"] = _pitch_scores(s, valid, cfg, seed)
-        if "shuffled_prompts" in active_controls and len(valid) and len(concepts) > 1:
-            pairing = _derangement(len(concepts), seed)
-            shuf = score_set(vecs, concept, ref_vecs, ref_concept, sim, k, cfg, seed, pairing=pairing)
-            entry["shuffled_prompts"] = shuf
-            from grounding_eval.stats import paired_tests
-
-            matched = 1.0 / entry["valid_only"]["_ranks"]
-            out["paired_tests"][f"{s.name}_vs_shuffled_prompts"] = {
-                "mrr": paired_tests(list(matched), list(1.0 / shuf["_ranks"]), "sign_flip"),
-                "kad": paired_tests([-v for v in shuf["_kad_per_concept"].values()],  # lower KAD is better: matched should be lower
-                                    [-entry["valid_only"]["_kad_per_concept"][c] for c in shuf["_kad_per_concept"]], "sign_flip")}
-            out["paired_tests"][f"{s.name}_vs_shuffled_prompts"]["kad"]["note"] = "difference = shuffled KAD - matched KAD per concept"
-        out["systems"][s.name] = entry
-
-    n_per_prompt = n_samples
-    flat_concept = np.array([index[p.concept] for p in prompts for _ in range(n_per_prompt)], dtype=int)
-    for kind in ("silence", "white_noise"):
-        if kind in active_controls:
-            vecs = np.repeat(floor_vecs[kind][None], n_total, 0)
-            out["controls"][kind] = score_set(vecs, flat_concept, ref_vecs, ref_concept, judge.similarity(vecs), k, cfg, seed)
-    if "split_half" in active_controls:
-        rng = np.random.default_rng([seed, 0x5A1F])
-        half = np.zeros(len(refs), bool)
-        for c in np.unique(ref_concept):
-            members = np.flatnonzero(ref_concept == c)
-            half[rng.permutation(members)[: len(members) // 2]] = True
-        a, b = half, ~half
-        sim = judge_split = Judge(text_vecs, ref_vecs[b], ref_concept[b], cfg.scoring.probe_seeds, seed).similarity(ref_vecs[a])
-        out["controls"]["split_half"] = score_set(ref_vecs[a], ref_concept[a], ref_vecs[b], ref_concept[b], judge_split, k, cfg, seed)
-        out["controls"]["split_half"]["note"] = "half of the references (per concept) scored against the other half; the probe trained on that other half only"
-        del sim
-    lap("scoring")
-    chance = {f"accuracy@{kk}": min(1.0, kk / len(concepts)) for kk in k}
-    chance["mrr"] = float(np.mean(1.0 / np.arange(1, len(concepts) + 1)))
-
-    def clean(d):
-        if isinstance(d, dict):
-            return {kk: clean(v) for kk, v in d.items() if not str(kk).startswith("_")}
-        return d
-
-    return {
-        "kind": "generative", "main_metric": cfg.main_metric, "results": clean(out), "chance": chance,
-        "task_info": {
-            "version": cfg.version, "hash": cfg.content_hash(), "config": cfg.to_dict(),
-            "dataset": {"name": ds.name, "fingerprint": ds.fingerprint(), "n_concepts": len(concepts),
-                        "n_references": len(refs), "provenance": ds.provenance},
-            "concepts": [c.name for c in concepts],
-            "prompts": [{"id": p.id, "concept": p.concept, "text": p.text, "fields": p.fields} for p in prompts],
-            "n_samples": n_samples, "seed": seed,
-            "generator": generator.identity(), "executor": executor.identity(), "protections": executor.protections(),
-            "embedder": {"name": embedder.name, "identity": embedder.identity(), "cache_key": embedder.cache_key()},
-            "judge_text_encoder": {"name": cfg.scoring.text_encoder, "identity": text_enc.identity()},
-            "cache": {"generations": gen_stats, "embeddings": emb_stats},
-            "executions": {s.name: [{"prompt_id": prompts[s.prompt_index[j]].id, "sample": j - s.prompt_index.index(s.prompt_index[j]), **r}
-                                    for j, r in enumerate(s.records)] for s in systems},
-            "timing_seconds": {**timing, "total": round(time.perf_counter() - t0, 3)},
-            "sample_size_note": ("FAD at the set's own N is biased by N (it grows as N shrinks): compare FAD only at equal N "
-                                 "and embedder, or use fad_inf (extrapolated to infinite N); KAD is unbiased at small N"),
-        },
-        "_plot": {"systems": systems, "refs": refs, "prompts": prompts},
-    }
+        out["systems"][s.name] = score_system(run, s, emb.generated[s.name], index, emb, judge, k, out["paired_tests"])
+    out["controls"] = score_controls(run, prompts, index, emb, text_vecs, judge, k)
+    run.lap("scoring")
+    chance = {**{f"accuracy@{kk}": min(1.0, kk / len(concepts)) for kk in k},
+              "mrr": float(np.mean(1.0 / np.arange(1, len(concepts) + 1)))}
+    return {"kind": "generative", "main_metric": cfg.main_metric, "results": _public(out), "chance": chance,
+            "task_info": task_info(run, ds, refs, prompts, generator, executor, systems, emb, text_enc, gen_stats, t0),
+            "_plot": {"systems": systems, "refs": refs, "prompts": prompts}}
