@@ -71,3 +71,16 @@ def quick_tasks(tmp_path_factory):
             "perception_encoder": {"name": "logmel"}, "probe": {"epochs": 20}, "num_runs": 2,
         }))
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep_results(tiny_bert, quick_tasks, tmp_path_factory):
+    """A real layer-sweep results file (tiny BERT, layer=all: embeddings + 2 layers) on the 5-concept quick task."""
+    from grounding_eval.runner import evaluate
+
+    out = tmp_path_factory.mktemp("sweep") / "sweep.json"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GROUNDING_EVAL_CACHE", str(tmp_path_factory.getbasetemp() / "ge-cache"))
+        evaluate(tiny_bert, "quick_freedesktop", model_args={"layer": "all"}, include_paths=[quick_tasks],
+                 output_path=str(out))
+    return out

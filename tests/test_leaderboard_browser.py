@@ -73,3 +73,48 @@ def test_page_sorts_on_click_and_shows_markup_as_text(board, tmp_path):
         shot = b.screenshot(tmp_path / "leaderboard.png")
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+NO_OVERFLOW = "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+
+
+def _at_width(b: Browser, width: int) -> None:
+    b.send("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False)
+
+
+@pytest.fixture
+def board_with_sweep(tmp_path, tiny_sweep_results, quick_tasks):
+    """The committed entries plus a real layer sweep (tiny BERT on the quick task, filed under a public name)."""
+    root = tmp_path / "lb"
+    for f in sorted((REPO / "leaderboard" / "submissions").rglob("*.json")):
+        submit(str(f), root)
+    sweep = json.loads(tiny_sweep_results.read_text())
+    submit(str(tiny_sweep_results), root, include_paths=(quick_tasks,), public_name="example/tiny-bert",
+           weights_sha256=sweep["model"]["identity"]["weights_sha256"])
+    build(root, (quick_tasks,))
+    return root
+
+
+def test_page_fits_1280_px_and_draws_the_layer_sweep(board_with_sweep, tmp_path):
+    with Browser() as b:
+        b.open((board_with_sweep / "index.html").as_uri())
+        _at_width(b, 1280)
+        scroll, client = b.eval(NO_OVERFLOW)
+        assert client <= 1280 and scroll <= client, f"page is {scroll} px wide in a {client} px window"
+        # one section per task; the sweep is a drawn curve: 3 layers x (probe, control) points, a chance line
+        assert b.eval("document.querySelectorAll('section.task').length") == 2
+        fig = "document.querySelector('figure.sweep')"
+        assert b.eval(f"{fig}.querySelectorAll('circle.pt.probe').length") == 3
+        assert b.eval(f"{fig}.querySelectorAll('circle.pt.control').length") == 3
+        assert b.eval(f"{fig}.querySelector('line.chance') !== null")
+        width = b.eval(f"{fig}.querySelector('svg').getBoundingClientRect().width")
+        assert 200 < width <= 1280
+        # the family filter hides the sweep of another family, and shows it again
+        b.eval("(() => { const s = document.getElementById('filter-family'); s.value = 'sentence-transformers';"
+               " s.dispatchEvent(new Event('change')); })()")
+        assert b.eval(f"{fig}.hidden") is True
+        b.eval("(() => { const s = document.getElementById('filter-family'); s.value = 'example';"
+               " s.dispatchEvent(new Event('change')); })()")
+        assert b.eval(f"{fig}.hidden") is False
+        assert b.eval("[...document.querySelectorAll('table.board tbody tr')].every(r => r.hidden)")
+        b.screenshot(tmp_path / "sweep.png")

@@ -20,7 +20,7 @@ from typing import Any
 from grounding_eval.atomic import atomic_write_text
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.leaderboard import checks
-from grounding_eval.leaderboard.submit import SUBMISSIONS, entry_path, model_revision
+from grounding_eval.leaderboard.submit import SUBMISSIONS, entry_path, entry_task, is_sweep, model_revision, sweep_layers
 from grounding_eval.results import load_results
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -28,7 +28,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 @dataclass
 class Entry:
-    """One (task, backbone, model, revision) row, read from its JSON file."""
+    """One (task, backbone, model, revision) row, read from its JSON file; or a layer sweep of one."""
 
     task: str
     path: Path  # the JSON file
@@ -36,12 +36,21 @@ class Entry:
     data: dict[str, Any]
 
     @property
+    def sweep(self) -> bool:
+        return is_sweep(self.data)
+
+    @property
+    def key(self) -> str:
+        """The results key shown in the table: the task, or a sweep's last layer."""
+        return sweep_layers(self.data)[-1][1] if self.sweep else self.task
+
+    @property
     def task_data(self) -> dict[str, Any]:
-        return self.data["tasks"][self.task]
+        return self.data["tasks"][self.key]
 
     @property
     def result(self) -> dict[str, Any]:
-        return self.data["results"][self.task]
+        return self.data["results"][self.key]
 
     @property
     def model(self) -> str:
@@ -49,8 +58,11 @@ class Entry:
 
     @property
     def family(self) -> str:
-        """The hub organisation of a hub id (`org/name`), "local" for a folder path, else the name itself."""
-        name = self.model.split(":", 1)[-1]  # KIND:NAME
+        """The model family: the hub organisation of `org/name` (HuggingFaceTB, sentence-transformers), the
+        kind for static vectors and untrained controls (static, random-init), "local" for a folder path."""
+        kind, _, name = self.model.rpartition(":")
+        if kind in ("static", "random-init"):
+            return kind
         if name.startswith(("/", ".", "~")) or name.count("/") > 1:
             return "local"
         return name.split("/", 1)[0]
@@ -72,9 +84,10 @@ class Entry:
 
 @dataclass
 class Board:
-    """All current entries grouped by task, and the entries left off."""
+    """All current entries grouped by task (single-layer rows; layer sweeps apart), and the entries left off."""
 
     tasks: dict[str, list[Entry]] = field(default_factory=dict)
+    sweeps: dict[str, list[Entry]] = field(default_factory=dict)
     stale: list[tuple[str, str]] = field(default_factory=list)  # (relative path, why)
 
 
@@ -84,27 +97,33 @@ def collect(root: Path, include_paths: tuple[str, ...] = ()) -> Board:
     for path in sorted(base.rglob("*.json")) if base.is_dir() else []:
         rel = path.relative_to(root).as_posix()
         data = load_results(str(path))
-        if len(data["tasks"]) != 1:
-            raise GroundingEvalError(f"{rel}: field tasks: an entry holds exactly one task; resubmit it with `leaderboard submit`")
-        (task,) = data["tasks"]
+        try:
+            task = entry_task(data)
+        except GroundingEvalError as exc:
+            raise GroundingEvalError(f"{rel}: {exc}") from None
         if entry_path(root, data) != path.resolve():
             raise GroundingEvalError(f"{rel}: is not where its task, backbone, model and revision put it "
                                      f"({entry_path(root, data).relative_to(root.resolve()).as_posix()}); resubmit it")
-        checks.check_provenance(data, task, rel)
-        checks.check_ranges(data, task, rel)
-        checks.check_summary(data, task, rel)
-        checks.check_chance(data, task, rel)
-        t = data["tasks"][task]
-        if checks.canonical_hash(t["config"]) != t["hash"]:  # an edited file stops the build; only age is "stale"
-            raise GroundingEvalError(f"{rel}: field tasks.{task}.hash: is not the hash of the stored config; "
-                                     "the config or the hash was edited")
-        try:
-            checks.check_task(data, task, rel, include_paths)
-        except GroundingEvalError as exc:
-            board.stale.append((rel, str(exc).split(": ", 1)[-1]))
+        stale = None
+        for key in data["tasks"]:  # one key, or every layer of a sweep
+            checks.check_provenance(data, key, rel)
+            checks.check_ranges(data, key, rel)
+            checks.check_summary(data, key, rel)
+            checks.check_chance(data, key, rel)
+            t = data["tasks"][key]
+            if checks.canonical_hash(t["config"]) != t["hash"]:  # an edited file stops the build; only age is "stale"
+                raise GroundingEvalError(f"{rel}: field tasks.{key}.hash: is not the hash of the stored config; "
+                                         "the config or the hash was edited")
+            try:
+                checks.check_task(data, key, rel, include_paths)
+            except GroundingEvalError as exc:
+                stale = str(exc).split(": ", 1)[-1]
+        if stale:
+            board.stale.append((rel, stale))
             continue
-        board.tasks.setdefault(task, []).append(Entry(task, path, rel, data))
-    for entries in board.tasks.values():
+        entry = Entry(task, path, rel, data)
+        (board.sweeps if entry.sweep else board.tasks).setdefault(task, []).append(entry)
+    for entries in [*board.tasks.values(), *board.sweeps.values()]:
         main = entries[0].result["main_metric"]
         entries.sort(key=lambda e: (-e.result["probe"][main]["mean"], e.model, e.backbone))
     return board
@@ -157,10 +176,10 @@ def bar_chart(task: str, entries: list[Entry]) -> str:
         groups.append((f"{e.model} · {e.backbone}", e.result["probe"][main], ctrl))
     top = max([chance] + [s["mean"] + (s["stderr"] or 0) for _, p, c in groups for s in (p, c) if s]) or 1.0
     top = min(1.0, math.ceil(top * 10 + 0.5) / 10)
-    bw, gap, left, h, bottom, right = 30, 70, 48, 220, 170, 270
+    bw, gap, left, h, bottom, right = 16, 34, 48, 220, 170, 110  # narrow bars: 16 rows still fit 1280 px
     width = left + len(groups) * (2 * bw + gap) + right
     y = lambda v: 10 + h * (1 - v / top)  # noqa: E731 - a local scale
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" width="{width}" height="{h + bottom}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart bars" style="max-width:{width}px" '
              f'viewBox="0 0 {width} {h + bottom}"><title>{esc(task)}: {esc(main)}, probe vs permuted control</title>']
     for i in range(6):  # y grid
         v = top * i / 5
@@ -179,11 +198,75 @@ def bar_chart(task: str, entries: list[Entry]) -> str:
                 cx, lo, hi = x + (bw - 2) / 2, y(max(0.0, stat["mean"] - stat["stderr"])), y(min(top, stat["mean"] + stat["stderr"]))
                 parts.append(f'<path class="err" d="M{cx:.1f},{lo:.1f}V{hi:.1f}M{cx - 5:.1f},{lo:.1f}h10M{cx - 5:.1f},{hi:.1f}h10"/>')
         tx = x0 + bw
-        parts.append(f'<text class="label" x="{tx}" y="{y(0) + 12:.1f}" transform="rotate(35 {tx} {y(0) + 12:.1f})">{esc(label if len(label) <= 48 else label[:47] + "…")}</text>')
+        parts.append(f'<text class="label" x="{tx}" y="{y(0) + 12:.1f}" transform="rotate(50 {tx} {y(0) + 12:.1f})">{esc(label if len(label) <= 40 else label[:39] + "…")}</text>')
     parts.append(f'<line class="chance" x1="{left}" x2="{width - right}" y1="{y(chance):.1f}" y2="{y(chance):.1f}"/>'
                  f'<text class="chance-label" x="{width - right + 8}" y="{y(chance) + 4:.1f}">chance {100 * chance:.1f}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+# -- the layer-sweep chart (one per swept model and backbone) -------------------------------------------
+
+def sweep_chart(e: Entry) -> str:
+    """Main metric per hidden layer (x): probe and permuted control with ± standard error bands, chance dashed."""
+    layers = sweep_layers(e.data)
+    main = e.result["main_metric"]
+    chance = e.result["chance"].get(main, 0.0)
+    series = {"probe": [], "control": []}
+    for layer, key in layers:
+        r = e.data["results"][key]
+        series["probe"].append((layer, r["probe"][main]))
+        ctrl = r.get("controls", {}).get("permuted_text", {}).get(main)
+        if ctrl:
+            series["control"].append((layer, ctrl))
+    top = max([chance] + [st["mean"] + (st["stderr"] or 0) for pts in series.values() for _, st in pts]) or 1.0
+    top = min(1.0, math.ceil(top * 10 + 0.5) / 10)
+    w, h, left, right, pad_top, bottom = 560, 220, 48, 96, 10, 40
+    lo_l, hi_l = layers[0][0], max(layers[-1][0], layers[0][0] + 1)
+    x = lambda layer: left + (w - left - right) * (layer - lo_l) / (hi_l - lo_l)  # noqa: E731 - local scales
+    y = lambda v: pad_top + h * (1 - v / top)  # noqa: E731
+    title = f"{e.model} · {e.backbone}: {main} per layer"
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart sweep" data-layers="{len(layers)}" '
+             f'viewBox="0 0 {w} {h + pad_top + bottom}"><title>{esc(title)}</title>']
+    for i in range(6):
+        v = top * i / 5
+        parts.append(f'<line x1="{left}" x2="{w - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>'
+                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{100 * v:.0f}</text>')
+    step = max(1, round((hi_l - lo_l) / 10))
+    for layer in range(lo_l, hi_l + 1, step):
+        parts.append(f'<text x="{x(layer):.1f}" y="{y(0) + 16:.1f}" text-anchor="middle">{layer}</text>')
+    parts.append(f'<text x="{(left + w - right) / 2:.0f}" y="{y(0) + 34:.1f}" text-anchor="middle">layer (0 = embeddings)</text>'
+                 f'<text x="12" y="{pad_top + h / 2}" transform="rotate(-90 12 {pad_top + h / 2})" text-anchor="middle">{esc(main)} (%)</text>')
+    for cls, pts in series.items():
+        if not pts:
+            continue
+        band = [(x(layer), y(min(top, st["mean"] + (st["stderr"] or 0)))) for layer, st in pts]
+        band += [(x(layer), y(max(0.0, st["mean"] - (st["stderr"] or 0)))) for layer, st in reversed(pts)]
+        parts.append(f'<polygon class="band {cls}" points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in band)}"/>')
+        line = " ".join(f"{x(layer):.1f},{y(st['mean']):.1f}" for layer, st in pts)
+        parts.append(f'<polyline class="line {cls}" points="{line}"/>')
+        for layer, st in pts:
+            parts.append(f'<circle class="pt {cls}" cx="{x(layer):.1f}" cy="{y(st["mean"]):.1f}" r="2.5">'
+                         f'<title>layer {layer} {"probe" if cls == "probe" else "permuted control"}: {pct(st)} %</title></circle>')
+    parts.append(f'<line class="chance" x1="{left}" x2="{w - right}" y1="{y(chance):.1f}" y2="{y(chance):.1f}"/>'
+                 f'<text class="chance-label" x="{w - right + 6}" y="{y(chance) + 4:.1f}">chance {100 * chance:.1f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sweep_section(task: str, sweeps: list[Entry]) -> str:
+    out = [f'<h3>Layer sweeps <small>(one forward, every hidden layer; the last layer is the table row above)</small></h3>'
+           '<div class="sweeps">']
+    for e in sweeps:
+        main = e.result["main_metric"]
+        best_layer, best_key = max(sweep_layers(e.data), key=lambda lk: e.data["results"][lk[1]]["probe"][main]["mean"])
+        out.append(f'<figure class="sweep" data-backbone="{esc(e.backbone)}" data-family="{esc(e.family)}">{sweep_chart(e)}'
+                   f'<figcaption><b>{esc(e.model)}</b> · {esc(e.backbone)} · <code>{esc(e.revision)}</code> · '
+                   f'{len(e.task_data["runs"])} runs per layer · highest probe at layer {best_layer}: '
+                   f'{pct(e.data["results"][best_key]["probe"][main])} (picked on test classes: descriptive, not a '
+                   f'held-out choice) · <a href="{esc(urllib.parse.quote(e.rel))}">JSON</a></figcaption></figure>')
+    out.append("</div>")
+    return "".join(out)
 
 
 # -- the page ----------------------------------------------------------------------------------------
@@ -197,12 +280,14 @@ def task_table(task: str, entries: list[Entry]) -> str:
     main = entries[0].result["main_metric"]
     metrics = [main] + [m for m in _metrics(entries) if m != main]
     controls = _controls(entries)
+    # At most ~12 narrow columns, so the table fits 1280 px without scrolling: the other metrics share one
+    # cell, and hardware shares one with the date.
     head = ["#", "model", "family", "revision", "backbone", f"{main} (probe)"]
     head += [f"{main} ({c})" for c in controls] + [f"chance {main}"]
-    head += [f"{m} (probe)" for m in metrics[1:]] + ["runs", "seeds", "hardware", "date", "raw"]
+    head += (["other metrics (probe)"] if metrics[1:] else []) + ["runs", "seeds", "date · hardware", "raw"]
     out = [f'<table class="board" id="table-{esc(task)}"><thead><tr>']
     for i, h in enumerate(head):
-        kind = "num" if h in ("#", "runs") or "(" in h or h.startswith("chance") else "text"
+        kind = "num" if h in ("#", "runs") or ("(" in h and not h.startswith("other")) or h.startswith("chance") else "text"
         out.append(f'<th data-col="{i}" data-kind="{kind}" tabindex="0" title="click to sort">{esc(h)}</th>')
     out.append("</tr></thead><tbody>")
     for rank, e in enumerate(entries, 1):
@@ -214,13 +299,14 @@ def task_table(task: str, entries: list[Entry]) -> str:
             stat = r.get("controls", {}).get(c, {}).get(main)
             cells.append(_cell(pct(stat), stat["mean"] if stat else -1))
         cells.append(_cell(f"{100 * r['chance'].get(main, float('nan')):.1f}", r["chance"].get(main, -1)))
-        for m in metrics[1:]:
-            stat = r["probe"].get(m)
-            cells.append(_cell(pct(stat), stat["mean"] if stat else -1))
+        if metrics[1:]:
+            others = "<br>".join(f"{esc(m)} {pct(r['probe'].get(m))}" for m in metrics[1:])
+            first = r["probe"].get(metrics[1])
+            cells.append(_cell(others, first["mean"] if first else -1, "others"))
         seeds = t["seeds"]
         cells += [_cell(str(len(t["runs"])), len(t["runs"])),
                   _cell(esc(f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else seeds[0]), seeds[0]),
-                  _cell(esc(e.hardware), e.hardware), _cell(esc(e.data["date"][:10]), e.data["date"]),
+                  _cell(f'{esc(e.data["date"][:10])}<br><small>{esc(e.hardware)}</small>', e.data["date"], "when"),
                   _cell(f'<a href="{esc(urllib.parse.quote(e.rel))}">JSON</a>', e.rel)]
         out.append(f'<tr data-backbone="{esc(e.backbone)}" data-family="{esc(e.family)}">{"".join(cells)}</tr>')
     out.append("</tbody></table>")
@@ -234,18 +320,20 @@ def _options(values: list[str]) -> str:
 def render_html(board: Board) -> str:
     css = (ASSETS / "board.css").read_text()
     js = (ASSETS / "board.js").read_text()
-    every = [e for es in board.tasks.values() for e in es]
+    every = [e for es in [*board.tasks.values(), *board.sweeps.values()] for e in es]
     sections = []
-    for task, entries in sorted(board.tasks.items()):
-        t0 = entries[0].task_data
+    for task in sorted(set(board.tasks) | set(board.sweeps)):
+        entries, sweeps = board.tasks.get(task, []), board.sweeps.get(task, [])
+        t0 = (entries or sweeps)[0].task_data
         sections.append(
             f'<section class="task"><h2>{esc(task)} <small>v{esc(t0["version"])} · {esc(t0["dataset"]["name"])}: '
             f'{esc(t0["dataset"]["n_concepts"])} concepts, {esc(t0["dataset"]["n_instances"])} instances · '
             f'hash <code>{esc(t0["hash"][:12])}</code></small></h2>'
-            f"{bar_chart(task, entries)}"
-            f'<p class="legend"><span class="key probe"></span> probe <span class="key control"></span> permuted-text '
-            f"control, bars ± standard error over runs; dashed: chance. Click a column header to sort.</p>"
-            f"{task_table(task, entries)}</section>")
+            + (f"{bar_chart(task, entries)}"
+               f'<p class="legend"><span class="key probe"></span> probe <span class="key control"></span> permuted-text '
+               f"control, bars ± standard error over runs; dashed: chance. Click a column header to sort.</p>"
+               f"{task_table(task, entries)}" if entries else "")
+            + (sweep_section(task, sweeps) if sweeps else "") + "</section>")
     stale = ""
     if board.stale:
         items = "".join(f"<li><code>{esc(p)}</code>: {esc(why)}</li>" for p, why in board.stale)
@@ -271,8 +359,9 @@ def render_markdown(board: Board) -> str:
     lines = ["# grounding-eval leaderboard", "",
              "Generated by `grounding-eval leaderboard build` from `submissions/` (do not edit by hand; "
              "`index.html` is the sortable page). Scores in %, mean ± standard error over runs.", ""]
-    for task, entries in sorted(board.tasks.items()):
-        main = entries[0].result["main_metric"]
+    for task in sorted(set(board.tasks) | set(board.sweeps)):
+        entries = board.tasks.get(task, [])
+        main = (entries or board.sweeps[task])[0].result["main_metric"]
         controls = _controls(entries)
         lines += [f"## {md_escape(task)}", "",
                   "| model | revision | backbone | " + f"{md_escape(main)} probe | "
@@ -284,6 +373,12 @@ def render_markdown(board: Board) -> str:
             lines.append(f"| {md_escape(e.model)} | {md_escape(e.revision)} | {md_escape(e.backbone)} | "
                          f"{pct(r['probe'][main])} | {ctrl}{100 * r['chance'][main]:.1f} | {len(e.task_data['runs'])} | "
                          f"{md_escape(e.hardware)} | [JSON]({urllib.parse.quote(e.rel)}) |")
+        for e in board.sweeps.get(task, []):
+            main = e.result["main_metric"]
+            curve = ", ".join(f"{layer}: {100 * e.data['results'][k]['probe'][main]['mean']:.1f}" for layer, k in sweep_layers(e.data))
+            lines.append(f"Layer sweep, {md_escape(e.model)} · {md_escape(e.backbone)} ({md_escape(main)} probe % by layer): "
+                         f"{curve}. [JSON]({urllib.parse.quote(e.rel)})")
+            lines.append("")
         lines.append("")
     if board.stale:
         lines += [f"{len(board.stale)} entries of older task versions are not shown.", ""]

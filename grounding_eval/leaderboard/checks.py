@@ -36,6 +36,11 @@ REQUIRED_PACKAGES = ("grounding-eval", "torch")
 _ABS_TOL = 1e-9
 
 
+def base_task(name: str) -> str:
+    """The task of a results key: a layer sweep (`--model-args layer=all`) reports `<task>@layer<k>`."""
+    return name.split("@", 1)[0]
+
+
 def canonical_hash(config: dict[str, Any]) -> str:
     """The hash `TaskConfig.content_hash` gives for this config (same canonical JSON)."""
     import hashlib
@@ -142,7 +147,7 @@ def check_task(res: dict[str, Any], task: str, source: str, include_paths: tuple
     if canonical_hash(t["config"]) != t["hash"]:
         raise GroundingEvalError(f"{source}: field tasks.{task}.hash: {t['hash'][:12]}… is not the hash of the stored "
                                  f"config ({canonical_hash(t['config'])[:12]}…); the config or the hash was edited")
-    current = TaskManager(list(include_paths)).get(task)
+    current = TaskManager(list(include_paths)).get(base_task(task))
     if t["version"] != current.version:
         raise GroundingEvalError(f"{source}: field tasks.{task}.version: {t['version']}, but the task is at version "
                                  f"{current.version} now; rerun with the current harness")

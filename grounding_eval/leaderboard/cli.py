@@ -1,4 +1,4 @@
-"""`grounding-eval leaderboard submit RESULTS.json ...` and `grounding-eval leaderboard build`."""
+"""`grounding-eval leaderboard submit RESULTS.json ...`, `leaderboard build` and `leaderboard model-index RESULTS.json`."""
 
 from __future__ import annotations
 
@@ -18,10 +18,26 @@ def cmd_leaderboard(argv: Sequence[str], console: Console) -> int:
     s.add_argument("--root", default="leaderboard", help="the leaderboard folder (default: leaderboard)")
     s.add_argument("--force", action="store_true", help="replace a stored entry even where the policy keeps it")
     s.add_argument("--include-path", action="append", default=[], help="extra folder of task YAML files")
+    s.add_argument("--public-name", default=None,
+                   help="for a run of --model /local/folder: the public name others can fetch the model by")
+    s.add_argument("--weights-sha256", default=None,
+                   help="with --public-name: the weights' sha256 (must equal the run's model.identity.weights_sha256)")
     b = sub.add_parser("build", help="render ROOT/index.html and ROOT/README.md from ROOT/submissions/")
     b.add_argument("--root", default="leaderboard")
     b.add_argument("--include-path", action="append", default=[])
+    m = sub.add_parser("model-index", help="print the model-index metadata of a results file for a Hugging Face model card")
+    m.add_argument("results", help="results JSON written by grounding-eval")
+    m.add_argument("--push", metavar="REPO", default=None, help="also write it into the model card of hub repo REPO")
     args = p.parse_args(argv)
+    if args.action == "model-index":
+        from grounding_eval.leaderboard.model_index import model_index_yaml, push_model_index
+
+        text = model_index_yaml(args.results)
+        print(text, end="")
+        if args.push:
+            url = push_model_index(args.results, args.push)
+            console.print(f"model card of {args.push} updated: {url}")
+        return 0
     if args.action == "submit":
         from grounding_eval.leaderboard.submit import submit
 
@@ -29,7 +45,8 @@ def cmd_leaderboard(argv: Sequence[str], console: Console) -> int:
         for col in ("results", "task", "entry", "action", "why"):
             table.add_column(col)
         for path in args.results:
-            for placed in submit(path, args.root, force=args.force, include_paths=tuple(args.include_path)):
+            for placed in submit(path, args.root, force=args.force, include_paths=tuple(args.include_path),
+                                 public_name=args.public_name, weights_sha256=args.weights_sha256):
                 table.add_row(path, placed.task, str(placed.path), placed.action, placed.reason)
         console.print(table)
         console.print("next: `grounding-eval leaderboard build` to refresh the page")

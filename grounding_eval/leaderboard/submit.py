@@ -5,6 +5,9 @@
 Every path part goes through `safe_name` (no separator, no leading dot, bounded length) and the final path
 is checked to lie inside the submissions folder, so no name in a submission can write outside it.
 
+A layer sweep (`--model-args layer=all`, results keys `<task>@layer<k>`) is one entry per task, filed as
+`<revision>.layers.json` beside the single-layer entry, and drawn on the page as a layer curve.
+
 Duplicates (an entry already at that path), the better-or-newer policy:
 - the same runs again (same seeds, same scores): nothing to do;
 - the stored entry is of an older task version: replaced (newer);
@@ -24,7 +27,7 @@ from typing import Any
 
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.leaderboard.checks import check_results_for_leaderboard
+from grounding_eval.leaderboard.checks import base_task, check_results_for_leaderboard
 from grounding_eval.results import safe_name, validate_results
 
 SUBMISSIONS = "submissions"
@@ -40,14 +43,34 @@ class Placed:
     reason: str
 
 
+def entry_task(res: dict[str, Any]) -> str:
+    """The one task of an entry (a sweep entry holds every layer of one task)."""
+    tasks = {base_task(k) for k in res["tasks"]}
+    if len(tasks) != 1:
+        raise GroundingEvalError(f"field tasks: an entry holds exactly one task, not {', '.join(sorted(tasks))}; "
+                                 "resubmit it with `leaderboard submit`")
+    return tasks.pop()
+
+
+def is_sweep(res: dict[str, Any]) -> bool:
+    return any("@layer" in k for k in res["tasks"])
+
+
+def sweep_layers(res: dict[str, Any]) -> list[tuple[int, str]]:
+    """(layer, results key) of a sweep entry, in layer order."""
+    return sorted((int(k.rsplit("@layer", 1)[1]), k) for k in res["tasks"] if "@layer" in k)
+
+
 def split_by_task(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """One single-task results dict per task; model, environment and date are shared by all."""
-    out = {}
-    for task in res["results"]:
-        one = {k: v for k, v in res.items() if k not in ("results", "tasks", "output_file")}
-        one["results"] = {task: res["results"][task]}
-        one["tasks"] = {task: res["tasks"][task]}
-        out[task] = one
+    """One results dict per task; model, environment and date are shared by all. The layers of a sweep
+    stay together: one entry per (task, sweep), drawn as one layer curve on the page."""
+    out: dict[str, dict[str, Any]] = {}
+    for key in res["results"]:
+        task = base_task(key)
+        one = out.setdefault(task, {**{k: v for k, v in res.items() if k not in ("results", "tasks", "output_file")},
+                                    "results": {}, "tasks": {}})
+        one["results"][key] = res["results"][key]
+        one["tasks"][key] = res["tasks"][key]
     return out
 
 
@@ -60,10 +83,11 @@ def model_revision(res: dict[str, Any]) -> str:
 
 
 def entry_path(root: Path, res: dict[str, Any]) -> Path:
-    """Where a single-task entry goes, guaranteed inside root/submissions."""
-    (task,) = res["tasks"]
-    backbone = res["tasks"][task]["perception_encoder"]["name"]
-    parts = [safe_name(task), safe_name(backbone), safe_name(res["model"]["name"]), safe_name(model_revision(res)) + ".json"]
+    """Where a single-task entry goes, guaranteed inside root/submissions (a sweep: `<revision>.layers.json`)."""
+    task = entry_task(res)
+    backbone = next(iter(res["tasks"].values()))["perception_encoder"]["name"]
+    name = safe_name(model_revision(res)) + (".layers" if is_sweep(res) else "") + ".json"
+    parts = [safe_name(task), safe_name(backbone), safe_name(res["model"]["name"]), name]
     base = (root / SUBMISSIONS).resolve()
     path = base.joinpath(*parts).resolve()
     if not path.is_relative_to(base):  # safe_name makes this impossible; checked anyway, it is cheap
@@ -72,13 +96,14 @@ def entry_path(root: Path, res: dict[str, Any]) -> Path:
 
 
 def _run_key(res: dict[str, Any]) -> tuple:
-    (task,) = res["tasks"]
-    return tuple((r["seed"], json.dumps({k: v for k, v in r.items()}, sort_keys=True)) for r in res["tasks"][task]["runs"])
+    return tuple((key, r["seed"], json.dumps(r, sort_keys=True)) for key in sorted(res["tasks"]) for r in res["tasks"][key]["runs"])
 
 
 def decide(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str]:
     """("replace" | "keep" | "same", why) under the better-or-newer policy in this module's docstring."""
-    (task,) = new["tasks"]
+    task = sorted(new["tasks"])[-1]  # a sweep: every layer shares version, seeds and run count
+    if task not in old["tasks"]:
+        return "replace", "other layers: the stored sweep is replaced"
     to, tn = old["tasks"][task], new["tasks"][task]
     if to["version"] < tn["version"]:
         return "replace", f"newer: task version {tn['version']} replaces version {to['version']}"
@@ -98,10 +123,53 @@ def decide(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str]:
     return "keep", "the stored entry is as recent"
 
 
+def is_local_path(name: str) -> bool:
+    """A name that is a path on the submitter's machine (absolute, relative or home), also as KIND:PATH."""
+    for candidate in (name, name.split(":", 1)[-1]):
+        if candidate.startswith(("/", "./", "../", "~", "\\")) or candidate in (".", ".."):
+            return True
+    return False
+
+
+def is_local_model(res: dict[str, Any]) -> bool:
+    """The harness loaded the model from a folder (its identity says so), or the name is a path."""
+    ident = res["model"].get("identity") or {}
+    return ident.get("source") == "local-dir" or is_local_path(res["model"]["name"])
+
+
+def public_model(res: dict[str, Any], source: str, public_name: str | None, weights_sha256: str | None) -> dict[str, Any]:
+    """A leaderboard entry names a model others can fetch. A run of `--model /some/folder` is refused unless
+    its identity carries a hub revision, or the submitter gives a public name and the weights' sha256 (which
+    must be the one the harness measured); the entry is then filed under the public name."""
+    name = res["model"]["name"]
+    ident = res["model"].get("identity") or {}
+    if public_name is None and weights_sha256 is None:
+        if is_local_model(res) and not ident.get("revision"):
+            raise GroundingEvalError(
+                f"{source}: field model.name: {name!r} is a folder on the machine that ran it, which nobody else can "
+                "fetch; rerun with its hub id (--model org/name, pinned by revision) or submit with "
+                "--public-name NAME --weights-sha256 HASH (the sha256 in model.identity.weights_sha256)")
+        return res
+    if not public_name or not weights_sha256:
+        raise GroundingEvalError(f"{source}: --public-name and --weights-sha256 go together (a name others can look up "
+                                 "and the hash that proves which weights it means)")
+    if is_local_path(public_name):
+        raise GroundingEvalError(f"{source}: --public-name {public_name!r} is a local path; give a public name like org/name")
+    if weights_sha256.lower() != str(ident.get("weights_sha256", "")).lower():
+        raise GroundingEvalError(f"{source}: --weights-sha256 {weights_sha256[:16]}… is not the run's "
+                                 f"model.identity.weights_sha256 ({str(ident.get('weights_sha256'))[:16]}…)")
+    model = {**res["model"], "name": public_name}
+    model["identity"] = {**ident, "model": public_name,
+                         "public_name": "given at submission; run from a local folder (path withheld), same weights_sha256"}
+    return {**res, "model": model}
+
+
 def plan_submission(res: dict[str, Any], source: str, root: Path, *, force: bool = False,
-                    include_paths: tuple[str, ...] = ()) -> list[tuple[Placed, dict[str, Any] | None]]:
+                    include_paths: tuple[str, ...] = (), public_name: str | None = None,
+                    weights_sha256: str | None = None) -> list[tuple[Placed, dict[str, Any] | None]]:
     """Check everything and decide every entry's fate before anything is written (all or nothing)."""
     check_results_for_leaderboard(res, source, include_paths)
+    res = public_model(res, source, public_name, weights_sha256)
     plan = []
     for task, entry in split_by_task(res).items():
         path = entry_path(root, entry)
@@ -127,12 +195,14 @@ def plan_submission(res: dict[str, Any], source: str, root: Path, *, force: bool
 
 
 def submit(results_path: str, root: str | Path = "leaderboard", *, force: bool = False,
-           include_paths: tuple[str, ...] = ()) -> list[Placed]:
+           include_paths: tuple[str, ...] = (), public_name: str | None = None,
+           weights_sha256: str | None = None) -> list[Placed]:
     """Check `results_path` and file its entries under `root`; returns what happened to each task."""
     from grounding_eval.results import load_results
 
     res = load_results(results_path)
-    plan = plan_submission(res, results_path, Path(root), force=force, include_paths=include_paths)
+    plan = plan_submission(res, results_path, Path(root), force=force, include_paths=include_paths,
+                           public_name=public_name, weights_sha256=weights_sha256)
     for placed, entry in plan:
         if entry is not None:
             atomic_write_json(placed.path, entry)

@@ -27,7 +27,7 @@
   function applyFilters() {
     var bb = document.getElementById("filter-backbone").value;
     var fam = document.getElementById("filter-family").value;
-    document.querySelectorAll("table.board tbody tr").forEach(function (tr) {
+    document.querySelectorAll("table.board tbody tr, figure.sweep").forEach(function (tr) {
       var show = (!bb || tr.getAttribute("data-backbone") === bb) && (!fam || tr.getAttribute("data-family") === fam);
       tr.hidden = !show;
     });
