@@ -61,18 +61,22 @@ def test_changing_the_test_classes_leaves_the_trained_heads_bit_identical(fit_on
     train_rows = np.flatnonzero(np.isin(y, split.train))
     c = cfg(fit_on=fit_on, **(dict(val_fraction=0.25, patience=3, epochs=400, learning_rate=3e-2) if early_stopping else {}))
     text2, clips2 = with_test_classes_changed(text, clips, y, split.test)
-    # scoring the training clips and reading the training concepts' text projections shows the heads
-    a = fit_probe(text, clips, y, split.train, train_rows, c, seed=3)
-    b = fit_probe(text2, clips2, y, split.train, train_rows, c, seed=3)
-    assert np.array_equal(a.instance_proj, b.instance_proj)
-    assert np.array_equal(a.text_proj[split.train], b.text_proj[split.train])
-    assert a.epochs_run == b.epochs_run and a.final_loss == b.final_loss
+    # scoring the training clips and reading the training concepts' text projections shows the heads;
+    # scoring the test clips, as the protocol does, must not let them in either
+    test_rows = np.flatnonzero(np.isin(y, split.test))
+    for score_rows in (train_rows, test_rows):
+        a = fit_probe(text, clips, y, split.train, score_rows, c, seed=3)
+        b = fit_probe(text2, clips2, y, split.train, score_rows, c, seed=3)
+        assert np.array_equal(a.text_proj[split.train], b.text_proj[split.train])
+        assert a.epochs_run == b.epochs_run and a.final_loss == b.final_loss
+        if score_rows is train_rows:
+            assert np.array_equal(a.instance_proj, b.instance_proj)
     if early_stopping:
         assert a.epochs_run < 400  # it really stopped early
     # ... and a change of the TRAINING data does move them (the comparison above can see a difference)
     clips3 = clips.copy()
     clips3[train_rows[0]] += 1.0
-    assert not np.array_equal(fit_probe(text, clips3, y, split.train, train_rows, c, seed=3).instance_proj, a.instance_proj)
+    assert not np.array_equal(fit_probe(text, clips3, y, split.train, test_rows, c, seed=3).text_proj, a.text_proj)
 
 
 def test_early_stopping_holds_out_training_classes_only_and_restores_the_best_heads(monkeypatch):
