@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="recompute every embedding")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--plots", action="store_true", help="also write PNG figures next to the results JSON")
+    # Generative tasks (kind: generative; docs/generative.md)
+    p.add_argument("--allow-code-execution", action="store_true",
+                   help="run model-written programs (generative tasks marked unsafe_code refuse without it)")
+    p.add_argument("--generation-only", default=None, metavar="FILE.jsonl", help="generative: write the generations and stop")
+    p.add_argument("--load-generations", default=None, metavar="FILE.jsonl", help="generative: score saved generations")
+    p.add_argument("--n-samples", type=_positive_int, default=None, help="generative: programs per prompt (default: the task's)")
     return p
 
 
@@ -204,6 +210,12 @@ def run(argv: Sequence[str], console: Console | None = None) -> int:
         module, func = SUBCOMMANDS[argv[0]].split(":")
         return getattr(importlib.import_module(module), func)(argv[1:], console)
     args = build_parser().parse_args(argv)
+    from grounding_eval.generative import command
+
+    if command.is_generative([t.strip() for t in args.task.split(",") if t.strip()], args.include_path):
+        return command.run_cli(args, console)
+    if args.generation_only or args.load_generations or args.n_samples:
+        raise GroundingEvalError("--generation-only, --load-generations and --n-samples apply to generative tasks only")
     from grounding_eval.runner import evaluate
     from grounding_eval.text.hf import parse_model_args
 

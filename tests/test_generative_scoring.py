@@ -142,3 +142,34 @@ def test_a_small_notes_run_counts_every_failure_and_scores_failures_as_silence(t
     assert set(res["results"]["controls"]) == {"silence", "split_half"}
     assert res["task_info"]["protections"]["note"].endswith("not a security boundary")
     assert [e["kind"] for e in res["task_info"]["executions"]["replay"]] == ["ok", "syntax_error", "forbidden_import"]
+
+
+def test_cli_refuses_without_the_flag_and_round_trips_generations(tmp_path, capsys):
+    """No flag: one line, exit 2, no program run. --generation-only writes the JSONL (no code runs);
+    --load-generations scores it elsewhere and prints the table beside the template baseline."""
+    import json
+
+    from grounding_eval import cli
+
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    base = ["--model", "template", "--task", "tiny_notes_gen", "--include-path", str(tmp_path), "--quiet",
+            "--cache-dir", str(tmp_path / "cache" / "embeddings")]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(base + ["--output-path", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--allow-code-execution" in err and not (tmp_path / "cache" / "executions").exists()
+    gens = tmp_path / "gens.jsonl"
+    assert cli.run(base + ["--generation-only", str(gens)]) == 0
+    header, *rows = [json.loads(line) for line in gens.read_text().splitlines()]
+    assert header["config"]["task"] == "tiny_notes_gen" and [r["prompt_id"] for r in rows] == ["piano_A4", "flute_A4", "trumpet_A4"]
+    assert not (tmp_path / "cache" / "executions").exists()  # generating ran no program
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    assert cli.run(base + ["--load-generations", str(gens), "--allow-code-execution", "--output-path", str(tmp_path / "out")],
+                   Console(file=buf, width=300)) == 0
+    out = buf.getvalue()
+    assert "valid clips" in out and "failures as silence" in out and "control: split_half" in out and "results written to" in out

@@ -105,3 +105,25 @@ def print_results(out: dict[str, Any], console: Console) -> None:
         console.print(f"results written to {out['output_file']}")
     for p in out.get("plot_files") or []:
         console.print(f"figure written to {p}")
+
+
+def run_cli(args: Any, console: Console) -> int:
+    """`grounding-eval --task GENERATIVE_TASK ...`: one task per call; prints the table and where files went."""
+    tasks = [t.strip() for t in args.task.split(",") if t.strip()]
+    if len(tasks) != 1:
+        raise GroundingEvalError("--task: give one generative task per call")
+    for flag in ("model_args", "audio_backbone", "backbone_args", "num_runs"):
+        if getattr(args, flag, None):
+            raise GroundingEvalError(f"--{flag.replace('_', '-')} does not apply to generative tasks; set generator.args or "
+                                     f"scoring.embedder in a task file that includes this one")
+    out = evaluate(args.model, tasks[0], allow_code_execution=args.allow_code_execution, generation_only=args.generation_only,
+                   load_generations=args.load_generations, output_path=args.output_path or None,
+                   include_paths=args.include_path, plots=args.plots, console=console, show_progress=not args.quiet,
+                   device=args.device, batch_size=args.batch_size, seed=args.seed, n_samples=args.n_samples,
+                   limit=args.limit, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                   controls=[c.strip() for c in args.controls.split(",") if c.strip()] if args.controls else None)
+    if args.generation_only:
+        console.print(f"generations written to {out['generations_file']}")
+        return 0
+    print_results(out, console)
+    return 0
