@@ -21,23 +21,36 @@ def _sqrt_psd(m: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
 
-def frechet_distance(gen: np.ndarray, ref: np.ndarray) -> float:
-    """||mu_g - mu_r||² + Tr(S_g + S_r - 2 (S_r^½ S_g S_r^½)^½), float64."""
-    gen, ref = np.asarray(gen, np.float64), np.asarray(ref, np.float64)
+def reference_stats(ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mean, S_r^½, Tr S_r) of a reference set: computed once, reused for every generated subset."""
+    ref = np.asarray(ref, np.float64)
+    s_r = np.cov(ref, rowvar=False)
+    return ref.mean(0), _sqrt_psd(s_r), float(np.trace(s_r))
+
+
+def frechet_distance(gen: np.ndarray, ref: np.ndarray, stats: tuple | None = None) -> float:
+    """||mu_g - mu_r||² + Tr(S_g + S_r - 2 (S_r^½ S_g S_r^½)^½), float64.
+
+    S_g = YᵀY with Y the centred generated rows / sqrt(n-1), so the eigenvalues of S_r^½ S_g S_r^½ are those
+    of the small n x n matrix (Y S_r^½)(Y S_r^½)ᵀ: the same number, far cheaper when n < dim."""
+    gen = np.asarray(gen, np.float64)
     if len(gen) < 2 or len(ref) < 2:
         return float("nan")
-    mu = gen.mean(0) - ref.mean(0)
-    s_g, s_r = np.cov(gen, rowvar=False), np.cov(ref, rowvar=False)
-    root_r = _sqrt_psd(s_r)
-    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_r @ s_g @ root_r), 0, None)).sum()
-    return float(mu @ mu + np.trace(s_g) + np.trace(s_r) - 2 * cross)
+    mu_r, root_r, tr_r = stats or reference_stats(ref)
+    y = (gen - gen.mean(0)) / np.sqrt(len(gen) - 1)
+    z = y @ root_r
+    small = z @ z.T if len(gen) < z.shape[1] else z.T @ z
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh((small + small.T) / 2), 0, None)).sum()
+    mu = gen.mean(0) - mu_r
+    return float(mu @ mu + (y * y).sum() + tr_r - 2 * cross)
 
 
 def fad_inf(gen: np.ndarray, ref: np.ndarray, seed: int = 0, steps: int = 5, draws: int = 4) -> dict[str, float]:
     """FAD at the full N, and FAD-inf: FAD of `draws` random subsets of the generated set at `steps` sizes
     from N/2 to N, fitted as a + b/N; `a` is the estimate for an infinite generated set."""
     n = len(gen)
-    full = frechet_distance(gen, ref)
+    stats = reference_stats(ref) if len(ref) >= 2 else None
+    full = frechet_distance(gen, ref, stats)
     if n < 8:
         return {"fad": full, "fad_inf": float("nan"), "n_generated": n, "n_reference": len(ref)}
     rng = np.random.default_rng(seed)
@@ -47,7 +60,7 @@ def fad_inf(gen: np.ndarray, ref: np.ndarray, seed: int = 0, steps: int = 5, dra
         for _ in range(draws if size < n else 1):
             pick = rng.choice(n, size=size, replace=False)
             xs.append(1.0 / size)
-            ys.append(frechet_distance(gen[pick], ref))
+            ys.append(frechet_distance(gen[pick], ref, stats))
     slope, intercept = np.polyfit(np.array(xs), np.array(ys), 1)
     return {"fad": full, "fad_inf": float(intercept), "n_generated": n, "n_reference": len(ref)}
 
