@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -140,105 +140,130 @@ def setup_differences(golden: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def compare_golden(golden: dict[str, Any], new: dict[str, Any]) -> tuple[list[Check], list[str]]:
     """(every number compared with its tolerance, every field that must be identical and is not)."""
-    checks: list[Check] = []
-    exact: list[str] = []
+    out = _Comparison()
     for task in golden["results"]:
+        out.task(task, golden, new)
+    return out.checks, out.exact
+
+
+@dataclass
+class _Comparison:
+    """Collects the checks of one golden comparison, part by part."""
+
+    checks: list[Check] = field(default_factory=list)
+    exact: list[str] = field(default_factory=list)
+
+    def same(self, where: str, golden: Any, new: Any) -> None:
+        _same(self.exact, where, golden, new)
+
+    def task(self, task: str, golden: dict[str, Any], new: dict[str, Any]) -> None:
         gt, nt = golden["tasks"][task], new["tasks"][task]
         gr, nr = golden["results"][task], new["results"][task]
-        _same(exact, f"tasks.{task}.seeds", gt["seeds"], nt["seeds"])
+        self.same(f"tasks.{task}.seeds", gt["seeds"], nt["seeds"])
         for key in ("main_metric", "chance", "bootstrap"):
-            _same(exact, f"results.{task}.{key}", gr.get(key), nr.get(key))
+            self.same(f"results.{task}.{key}", gr.get(key), nr.get(key))
         if len(gt["runs"]) != len(nt["runs"]):
-            exact.append(f"tasks.{task}.runs: {len(gt['runs'])} runs (golden) vs {len(nt['runs'])} (new)")
-            continue
+            self.exact.append(f"tasks.{task}.runs: {len(gt['runs'])} runs (golden) vs {len(nt['runs'])} (new)")
+            return
         summary_g = {"probe": gr["probe"], **gr.get("controls", {})}
         summary_n = {"probe": nr["probe"], **nr.get("controls", {})}
-        _same(exact, f"results.{task}: variants", sorted(summary_g), sorted(summary_n))
+        self.same(f"results.{task}: variants", sorted(summary_g), sorted(summary_n))
         variants = [v for v in summary_g if v in summary_n]
-        # tolerance of every run-level score: tol[variant][metric] = [per run]
-        tol: dict[str, dict[str, list[float]]] = {}
-        values: dict[str, dict[str, list[float]]] = {}
+        # every run-level score and its tolerance: [variant][metric] -> one per run
+        values: dict[str, dict[str, list[float]]] = {v: {} for v in variants}
+        tol: dict[str, dict[str, list[float]]] = {v: {} for v in variants}
         for i, (rg, rn) in enumerate(zip(gt["runs"], nt["runs"])):
             where = f"tasks.{task}.runs.{i}"
             for key in ("seed", "train", "test"):
-                _same(exact, f"{where}.{key}", rg[key], rn[key])
+                self.same(f"{where}.{key}", rg[key], rn[key])
             for variant in variants:
-                g, n = rg[variant], rn[variant]
-                w = f"{where}.{variant}"
-                for key in ("n_test_instances", "epochs_run", "dim"):
-                    _same(exact, f"{w}.{key}", g.get(key), n.get(key))
-                if "final_loss" in g:
-                    checks.append(Check(f"{w}.final_loss", f"{variant}: training", g["final_loss"], n["final_loss"],
-                                        LOSS_REL_TOL * abs(g["final_loss"])))
-                if "temperature" in g:
-                    checks.append(Check(f"{w}.temperature", f"{variant}: training", g["temperature"], n["temperature"],
-                                        LOSS_REL_TOL * abs(g["temperature"])))
-                _same(exact, f"{w}.scores: metrics", sorted(g["scores"]), sorted(n["scores"]))
-                for metric, value in g["scores"].items():
-                    t = run_tolerance(g, metric)
-                    tol.setdefault(variant, {}).setdefault(metric, []).append(t)
-                    values.setdefault(variant, {}).setdefault(metric, []).append(value)
-                    if metric in n["scores"]:
-                        checks.append(Check(f"{w}.scores.{metric}", f"{variant}: run scores", value, n["scores"][metric], t))
-                _same(exact, f"{w}.per_class: classes", sorted(g["per_class"]), sorted(n["per_class"]))
-                for concept, vals in g["per_class"].items():
-                    other = n["per_class"].get(concept)
-                    if other is None:
-                        continue
-                    _same(exact, f"{w}.per_class.{concept}.n_instances", vals["n_instances"], other["n_instances"])
-                    for metric, v in vals.items():
-                        if metric != "n_instances" and metric in other:
-                            checks.append(Check(f"{w}.per_class.{concept}.{metric}", f"{variant}: per-class scores in runs",
-                                                v, other[metric], flip_size(metric) / int(vals["n_instances"])))
-        # per class, pooled over the runs
-        for variant, by_concept in gt.get("per_class", {}).items():
-            for concept, vals in by_concept.items():
-                other = nt.get("per_class", {}).get(variant, {}).get(concept)
-                where = f"tasks.{task}.per_class.{variant}.{concept}"
-                if other is None:
-                    exact.append(f"{where}: missing in the new run")
-                    continue
-                for key in ("n_runs", "n_instances"):
-                    _same(exact, f"{where}.{key}", vals[key], other.get(key))
-                for metric, v in vals.items():
-                    if metric not in ("n_runs", "n_instances") and metric in other:
-                        checks.append(Check(f"{where}.{metric}", f"{variant}: per-class scores pooled", v, other[metric],
-                                            flip_size(metric) / int(vals["n_instances"])))
-        # summaries: mean, standard error, interval
+                self.run(f"{where}.{variant}", variant, rg[variant], rn[variant], values[variant], tol[variant])
+        self.pooled(task, gt.get("per_class", {}), nt.get("per_class", {}))
         for variant in variants:
             part = "probe" if variant == "probe" else f"controls.{variant}"
-            for metric, sg in summary_g[variant].items():
-                sn = summary_n[variant].get(metric)
-                where = f"results.{task}.{part}.{metric}"
-                if sn is None:
-                    exact.append(f"{where}: missing in the new run")
+            self.summary(f"results.{task}.{part}", variant, summary_g[variant], summary_n[variant], values[variant],
+                         tol[variant])
+        self.paired(f"results.{task}.paired_tests", gr.get("paired_tests", {}), nr.get("paired_tests", {}), values, tol)
+
+    def run(self, w: str, variant: str, g: dict[str, Any], n: dict[str, Any], values: dict[str, list[float]],
+            tol: dict[str, list[float]]) -> None:
+        """One variant in one run: its counts, training, scores and per-class scores."""
+        for key in ("n_test_instances", "epochs_run", "dim"):
+            self.same(f"{w}.{key}", g.get(key), n.get(key))
+        for key in ("final_loss", "temperature"):
+            if key in g:
+                self.checks.append(Check(f"{w}.{key}", f"{variant}: training", g[key], n[key], LOSS_REL_TOL * abs(g[key])))
+        self.same(f"{w}.scores: metrics", sorted(g["scores"]), sorted(n["scores"]))
+        for metric, value in g["scores"].items():
+            t = run_tolerance(g, metric)
+            tol.setdefault(metric, []).append(t)
+            values.setdefault(metric, []).append(value)
+            if metric in n["scores"]:
+                self.checks.append(Check(f"{w}.scores.{metric}", f"{variant}: run scores", value, n["scores"][metric], t))
+        self.same(f"{w}.per_class: classes", sorted(g["per_class"]), sorted(n["per_class"]))
+        for concept, vals in g["per_class"].items():
+            other = n["per_class"].get(concept)
+            if other is not None:
+                self.same(f"{w}.per_class.{concept}.n_instances", vals["n_instances"], other["n_instances"])
+                self.per_class(f"{w}.per_class.{concept}", f"{variant}: per-class scores in runs", vals, other)
+
+    def per_class(self, where: str, group: str, g: dict[str, Any], n: dict[str, Any]) -> None:
+        for metric, v in g.items():
+            if metric not in ("n_runs", "n_instances") and metric in n:
+                self.checks.append(Check(f"{where}.{metric}", group, v, n[metric], flip_size(metric) / int(g["n_instances"])))
+
+    def pooled(self, task: str, golden: dict[str, Any], new: dict[str, Any]) -> None:
+        """Per class, pooled over the runs."""
+        for variant, by_concept in golden.items():
+            for concept, vals in by_concept.items():
+                other = new.get(variant, {}).get(concept)
+                where = f"tasks.{task}.per_class.{variant}.{concept}"
+                if other is None:
+                    self.exact.append(f"{where}: missing in the new run")
                     continue
-                x, t = values[variant][metric], tol[variant][metric]
-                _same(exact, f"{where}.n", sg["n"], sn["n"])
-                _same(exact, f"{where}.ci_level", sg.get("ci_level"), sn.get("ci_level"))
-                checks.append(Check(f"{where}.mean", f"{variant}: summary mean and stderr", sg["mean"], sn["mean"],
-                                    statistic_tolerance(x, t, lambda a: float(a.mean()))))
-                if sg["stderr"] is not None and sn["stderr"] is not None:
-                    checks.append(Check(f"{where}.stderr", f"{variant}: summary mean and stderr", sg["stderr"], sn["stderr"],
-                                        statistic_tolerance(x, t, lambda a: mean_stderr(list(a))["stderr"])))
-                else:
-                    _same(exact, f"{where}.stderr", sg["stderr"], sn["stderr"])
-                if "ci" in sg and "ci" in sn:
-                    for end, name in ((0, "low"), (1, "high")):
-                        checks.append(Check(f"{where}.ci.{name}", f"{variant}: bootstrap intervals", sg["ci"][end],
-                                            sn["ci"][end], max(t)))
-                elif ("ci" in sg) != ("ci" in sn):
-                    exact.append(f"{where}.ci: in one run only")
-        # paired tests: probe minus each control, run by run
-        for control, by_metric in gr.get("paired_tests", {}).items():
+                for key in ("n_runs", "n_instances"):
+                    self.same(f"{where}.{key}", vals[key], other.get(key))
+                self.per_class(where, f"{variant}: per-class scores pooled", vals, other)
+
+    def summary(self, where_part: str, variant: str, golden: dict[str, Any], new: dict[str, Any],
+                values: dict[str, list[float]], tol: dict[str, list[float]]) -> None:
+        """Mean, standard error and interval of each metric over the runs."""
+        for metric, sg in golden.items():
+            sn = new.get(metric)
+            where = f"{where_part}.{metric}"
+            if sn is None:
+                self.exact.append(f"{where}: missing in the new run")
+                continue
+            x, t = values[metric], tol[metric]
+            self.same(f"{where}.n", sg["n"], sn["n"])
+            self.same(f"{where}.ci_level", sg.get("ci_level"), sn.get("ci_level"))
+            group = f"{variant}: summary mean and stderr"
+            self.checks.append(Check(f"{where}.mean", group, sg["mean"], sn["mean"],
+                                     statistic_tolerance(x, t, lambda a: float(a.mean()))))
+            if sg["stderr"] is not None and sn["stderr"] is not None:
+                self.checks.append(Check(f"{where}.stderr", group, sg["stderr"], sn["stderr"],
+                                         statistic_tolerance(x, t, lambda a: mean_stderr(list(a))["stderr"])))
+            else:
+                self.same(f"{where}.stderr", sg["stderr"], sn["stderr"])
+            if "ci" in sg and "ci" in sn:
+                for end, name in ((0, "low"), (1, "high")):
+                    self.checks.append(Check(f"{where}.ci.{name}", f"{variant}: bootstrap intervals", sg["ci"][end],
+                                             sn["ci"][end], max(t)))
+            elif ("ci" in sg) != ("ci" in sn):
+                self.exact.append(f"{where}.ci: in one run only")
+
+    def paired(self, where_part: str, golden: dict[str, Any], new: dict[str, Any],
+               values: dict[str, dict[str, list[float]]], tol: dict[str, dict[str, list[float]]]) -> None:
+        """The paired tests: probe minus each control, run by run."""
+        for control, by_metric in golden.items():
             for metric, pg in by_metric.items():
-                pn = nr.get("paired_tests", {}).get(control, {}).get(metric)
-                where = f"results.{task}.paired_tests.{control}.{metric}"
+                pn = new.get(control, {}).get(metric)
+                where = f"{where_part}.{control}.{metric}"
                 if pn is None:
-                    exact.append(f"{where}: missing in the new run")
+                    self.exact.append(f"{where}: missing in the new run")
                     continue
                 for key in ("n", "method", "alternative"):
-                    _same(exact, f"{where}.{key}", pg.get(key), pn.get(key))
+                    self.same(f"{where}.{key}", pg.get(key), pn.get(key))
                 d = np.asarray(values["probe"][metric]) - np.asarray(values[control][metric])
                 td = [a + b for a, b in zip(tol["probe"][metric], tol[control][metric])]
                 stats: dict[str, Callable[[np.ndarray], float | None]] = {
@@ -246,11 +271,10 @@ def compare_golden(golden: dict[str, Any], new: dict[str, Any]) -> tuple[list[Ch
                 stats["p_value"] = stats["p_sign_flip" if pg.get("method") == "sign_flip" else "p_t_test"]
                 for key, fn in stats.items():
                     if pg.get(key) is None or pn.get(key) is None:
-                        _same(exact, f"{where}.{key}", pg.get(key), pn.get(key))
-                        continue
-                    checks.append(Check(f"{where}.{key}", f"paired tests: probe vs {control}", pg[key], pn[key],
-                                        statistic_tolerance(d, td, fn)))
-    return checks, exact
+                        self.same(f"{where}.{key}", pg.get(key), pn.get(key))
+                    else:
+                        self.checks.append(Check(f"{where}.{key}", f"paired tests: probe vs {control}", pg[key], pn[key],
+                                                 statistic_tolerance(d, td, fn)))
 
 
 def report(checks: list[Check], exact: list[str], console: Console, max_listed: int = 20) -> int:
