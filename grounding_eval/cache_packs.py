@@ -1,4 +1,4 @@
-"""`grounding-eval cache export | import`: move one task's
+"""Embedding packs (`grounding-eval cache export | import`): move one task's
 perception embeddings between machines as a pack, so that a model developer's CI job computes only the
 language model's side (the audio backbone is loaded, for its identity, but embeds nothing).
 
@@ -20,9 +20,8 @@ import tarfile
 from typing import Any, Sequence
 
 import numpy as np
-from rich.console import Console
 
-from grounding_eval import paths, plugins
+from grounding_eval import __version__, paths, plugins
 from grounding_eval.atomic import atomic_write
 from grounding_eval.cache import EmbeddingCache
 from grounding_eval.errors import GroundingEvalError
@@ -63,11 +62,9 @@ def export_pack(pack: str, task: str, backbone: str | None = None, *, backbone_a
         raise GroundingEvalError(
             f"cache export: {missing} of {len(item_keys)} {encoder.name} embeddings of task {task} are not in the cache; "
             f"run `grounding-eval --model ANY --task {task} --audio-backbone {encoder.name}` once first")
-    import grounding_eval
-
     manifest = {"format": PACK_FORMAT, "version": PACK_VERSION, "task": task, "task_hash": cfg.content_hash(),
                 "backbone": encoder.name, "cache_key": key, "n_items": len(item_keys),
-                "grounding_eval": grounding_eval.__version__}
+                "grounding_eval": __version__}
     buf = io.BytesIO()
     np.savez(buf, keys=np.array(item_keys, dtype=np.str_), vectors=np.stack([found[k] for k in item_keys]).astype(np.float32))
     members = {"manifest.json": json.dumps(manifest, indent=2).encode(),
@@ -148,38 +145,3 @@ def import_pack(pack: str, cache_dir: str | None = None) -> dict[str, Any]:
     already = len(ns.lookup(keys))
     ns.write(keys, vectors)
     return {**manifest, "cache": str(cache.root), "already_cached": already}
-
-
-# -- the actions (dispatched by grounding_eval/cache_cli.py) -------------------------------------------
-
-def cmd_export(argv: Sequence[str], console: Console) -> int:
-    """`grounding-eval cache export PACK.tar --task T [--backbone B]`."""
-    from grounding_eval.cli import _kv, _Parser
-
-    p = _Parser(prog="grounding-eval cache export", description="write a task's perception embeddings to a pack")
-    p.add_argument("pack", help="output .tar")
-    p.add_argument("--task", required=True)
-    p.add_argument("--backbone", default=None, help="perception encoder (default: the task's)")
-    p.add_argument("--backbone-args", default=None)
-    p.add_argument("--include-path", action="append", default=[])
-    p.add_argument("--cache-dir", default=None, help="default: $GROUNDING_EVAL_CACHE or ~/.cache/grounding-eval")
-    args = p.parse_args(argv)
-    m = export_pack(args.pack, args.task, args.backbone, backbone_args=_kv(args.backbone_args, "--backbone-args"),
-                    cache_dir=args.cache_dir, include_paths=args.include_path)
-    console.print(f"{args.pack}: {m['n_items']} {m['backbone']} embeddings of task {m['task']} (cache key {m['cache_key'][:16]})")
-    return 0
-
-
-def cmd_import(argv: Sequence[str], console: Console) -> int:
-    """`grounding-eval cache import PACK.tar [...]`."""
-    from grounding_eval.cli import _Parser
-
-    p = _Parser(prog="grounding-eval cache import", description="add a pack's embeddings to the cache")
-    p.add_argument("pack", nargs="+")
-    p.add_argument("--cache-dir", default=None, help="default: $GROUNDING_EVAL_CACHE or ~/.cache/grounding-eval")
-    args = p.parse_args(argv)
-    for pack in args.pack:
-        m = import_pack(pack, args.cache_dir)
-        console.print(f"{pack}: {m['n_items']} {m['backbone']} embeddings of task {m['task']} into {m['cache']} "
-                      f"({m['already_cached']} were already there)")
-    return 0

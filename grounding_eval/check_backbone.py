@@ -1,4 +1,4 @@
-"""`grounding-eval check-backbone NAME`: a cheap gate for backbone authors.
+"""The checks behind `grounding-eval check-backbone NAME`: a cheap gate for backbone authors.
 
 Runs random noise and real recordings through the backbone, by the same pipeline as an evaluation
 (files decoded, resampled, cropped/padded, batched), and checks: the shape is (clips, dim) with the
@@ -8,18 +8,14 @@ same vectors as a full batch (no clip's vector depends on its neighbours).
 
 from __future__ import annotations
 
-import argparse
 import glob
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
-from grounding_eval.errors import GroundingEvalError
+from grounding_eval import plugins
 
 REAL_CLIPS = ("/usr/share/sounds/freedesktop/stereo/*.oga", "/usr/share/games/minetest/**/sounds/*.ogg")
 
@@ -29,11 +25,6 @@ class Check:
     name: str
     ok: bool
     detail: str
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise GroundingEvalError(f"{self.prog}: {message} (see --help)")
 
 
 def real_clips(n: int) -> list[str]:
@@ -58,8 +49,6 @@ def noise_clips(folder: Path, seconds: Sequence[float] = (1.5, 0.4), rate: int =
 
 
 def make_backbone(name: str, options: dict[str, Any]) -> Any:
-    from grounding_eval import plugins
-
     entry = plugins.registries().perception_encoders.get(name)
     opts = dict(options)
     if entry.name != name:
@@ -88,28 +77,3 @@ def run_checks(backbone: Any, clips: list[str], tol: float = 1e-4) -> list[Check
     spread = float(np.max(np.std(first, axis=0))) if len(first) > 1 else 0.0
     checks.append(Check("clips differ", len(first) < 2 or spread > 0, f"max std across clips {spread:.2e}"))
     return checks
-
-
-def cmd(argv: Sequence[str], console: Console) -> int:
-    from grounding_eval.cli import _kv
-
-    p = _Parser(prog="grounding-eval check-backbone", description=__doc__.splitlines()[0])
-    p.add_argument("name", help="a registered audio backbone, e.g. logmel, aisfx, passt, hear:hear21passt.base")
-    p.add_argument("--backbone-args", default=None, help="options k=v,... (checkpoint=PATH, embedding=..., ...)")
-    p.add_argument("--clips", nargs="*", default=None, help="audio files (default: a few installed Debian recordings)")
-    p.add_argument("--n-real", type=int, default=3, help="how many installed recordings to use")
-    args = p.parse_args(argv)
-    options = _kv(args.backbone_args, "--backbone-args")
-    options.setdefault("device", "cpu")
-    backbone = make_backbone(args.name, options)
-    with tempfile.TemporaryDirectory(prefix="ge-check-") as tmp:
-        real = args.clips if args.clips is not None else real_clips(args.n_real)
-        clips = noise_clips(Path(tmp)) + list(real)
-        checks = run_checks(backbone, clips)
-    table = Table(title=f"check-backbone {args.name}: {len(clips)} clips ({len(clips) - len(real)} noise, {len(real)} real)")
-    for col in ("check", "result", "detail"):
-        table.add_column(col)
-    for c in checks:
-        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.detail)
-    console.print(table)
-    return 0 if all(c.ok for c in checks) else 1

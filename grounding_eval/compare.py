@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.leaderboard.checks import first_difference
 
 DEFAULT_ALPHA = 0.05
 # Config keys that may differ between two comparable results: other seeds or more runs of the same protocol,
@@ -93,7 +94,7 @@ def _paired(old: dict[str, Any], new: dict[str, Any], task: str) -> bool:
 
 def threshold(old: np.ndarray, new: np.ndarray, paired: bool, alpha: float) -> tuple[float, str]:
     """The drop a one-sided t-test at level alpha would call real (see module docstring)."""
-    from scipy import stats
+    from scipy import stats  # scipy.stats takes ~0.5 s to import: only a comparison that needs a threshold pays
 
     if paired:
         if len(old) < 2:
@@ -112,8 +113,6 @@ def threshold(old: np.ndarray, new: np.ndarray, paired: bool, alpha: float) -> t
 
 def setup_differences(old: dict[str, Any], new: dict[str, Any], task: str) -> tuple[list[str], list[str]]:
     """(blocking, notes): what differs between the two runs of `task`, named."""
-    from grounding_eval.leaderboard.checks import first_difference
-
     to, tn = old["tasks"][task], new["tasks"][task]
     blocking, notes = [], []
     if to["version"] != tn["version"]:
@@ -144,8 +143,6 @@ def compare(old: dict[str, Any], new: dict[str, Any], *, tolerance: float | None
     blocking: list[str] = []
     notes: list[str] = []
     if old["model"].get("identity") != new["model"].get("identity"):
-        from grounding_eval.leaderboard.checks import first_difference
-
         where = first_difference(old["model"].get("identity"), new["model"].get("identity"))
         notes.append(f"model: {old['model']['name']} (baseline) vs {new['model']['name']} (new), identity differs at {where!r}")
     only_old = sorted(set(old["results"]) - set(new["results"]))
@@ -197,48 +194,3 @@ def diff_table(cmp: Comparison, title: str) -> Table:
         table.add_row(d.task, d.metric, _pct(d.old), _pct(d.new), f"{100 * d.delta:+.2f}", f"{100 * d.threshold:.2f}",
                       d.method, f"[{style}]{d.verdict}[/]")
     return table
-
-
-def cmd_compare(argv: Sequence[str], console: Console) -> int:
-    from grounding_eval.cli import _Parser
-    from grounding_eval.leaderboard.checks import check_summary
-    from grounding_eval.results import load_results
-
-    p = _Parser(prog="grounding-eval compare", description="Compare a results file with a baseline; exit 1 on a drop.")
-    p.add_argument("new", help="results JSON of the model under test")
-    p.add_argument("--baseline", required=True, help="results JSON or leaderboard entry to compare against")
-    p.add_argument("--tolerance", type=float, default=None,
-                   help="fixed allowed drop, as a fraction (0.02 = 2 points); default: a t-test threshold")
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="one-sided level of the default threshold")
-    p.add_argument("--two-sided", action="store_true", help="a rise beyond the tolerance fails too (golden checks)")
-    p.add_argument("--metrics", default=None, help="comma-separated probe metrics to check (default: all)")
-    p.add_argument("--task", default=None, help="comma-separated tasks to check (default: all in both files)")
-    p.add_argument("--allow-mismatch", action="store_true", help="compare even when task, backbone or dataset differ")
-    args = p.parse_args(argv)
-    if args.tolerance is not None and not 0.0 <= args.tolerance <= 1.0:
-        raise GroundingEvalError(f"--tolerance: {args.tolerance} is not a fraction in [0, 1] (0.02 = 2 points)")
-    if not 0.0 < args.alpha < 0.5:
-        raise GroundingEvalError(f"--alpha: {args.alpha} is not in (0, 0.5)")
-    old, new = load_results(args.baseline), load_results(args.new)
-    for res, path in ((old, args.baseline), (new, args.new)):
-        for task in res["results"]:
-            check_summary(res, task, path)
-    split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None  # noqa: E731
-    cmp = compare(old, new, tolerance=args.tolerance, alpha=args.alpha, two_sided=args.two_sided,
-                  metrics=split(args.metrics), tasks=split(args.task))
-    console.print(diff_table(cmp, f"{new['model']['name']} vs baseline {old['model']['name']}"))
-    for note in cmp.notes:
-        console.print(f"[yellow]differs:[/] {note}")
-    for b in cmp.blocking:
-        console.print(f"[bold red]not comparable:[/] {b}")
-    if cmp.blocking and not args.allow_mismatch:
-        raise GroundingEvalError(f"compare: {args.new} and {args.baseline} do not measure the same thing "
-                                 f"({cmp.blocking[0]}); rerun one of them, or pass --allow-mismatch")
-    bad = [d for d in cmp.diffs if d.verdict != "ok"]
-    if bad:
-        console.print(f"[bold red]REGRESSION:[/] " + "; ".join(
-            f"{d.task} {d.metric} {'dropped' if d.verdict == 'DROP' else 'rose'} by {100 * abs(d.delta):.2f} points "
-            f"(tolerance {100 * d.threshold:.2f})" for d in bad))
-        return 1
-    console.print("[green]no metric moved beyond its tolerance[/]")
-    return 0

@@ -13,7 +13,7 @@ from typing import Any
 
 import pluggy
 
-from grounding_eval import hookspecs
+from grounding_eval import __version__, hookspecs
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.registry import Registry
 
@@ -182,8 +182,6 @@ def registries() -> Registries:
 def plugin_table() -> list[dict[str, str]]:
     """One row per registered plugin: name, distribution, version, hooks it implements."""
     pm = get_plugin_manager()
-    from grounding_eval import __version__
-
     rows = []
     for name, plugin in pm.list_name_plugin():
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])

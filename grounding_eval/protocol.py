@@ -200,22 +200,30 @@ def run_protocol(
                            "timing_seconds": timing}
     if stats_cfg is not None:
         t0 = time.perf_counter()
-        cis = bootstrap_ci(samples, resamples=stats_cfg.bootstrap_resamples, confidence=stats_cfg.confidence,
-                           unit=stats_cfg.bootstrap_unit, seed=seed)
-        for name, by_metric in cis.items():
-            for k, ci in by_metric.items():
-                summary[name][k]["ci"] = ci
-                summary[name][k]["ci_level"] = stats_cfg.confidence
-        out["bootstrap"] = {"resamples": stats_cfg.bootstrap_resamples, "unit": stats_cfg.bootstrap_unit,
-                            "confidence": stats_cfg.confidence}
-        out["paired_tests"] = {
+        out.update(_statistics(summary, samples, stats_cfg, seed))
+        timing["statistics"] = time.perf_counter() - t0
+    return out
+
+
+def _statistics(summary: dict[str, dict[str, Any]], samples: dict[str, list[RunSample]], stats_cfg: Any,
+                seed: int) -> dict[str, Any]:
+    """Bootstrap intervals (added to `summary` in place) and the paired tests of the probe against each control."""
+    cis = bootstrap_ci(samples, resamples=stats_cfg.bootstrap_resamples, confidence=stats_cfg.confidence,
+                       unit=stats_cfg.bootstrap_unit, seed=seed)
+    for name, by_metric in cis.items():
+        for k, ci in by_metric.items():
+            summary[name][k]["ci"] = ci
+            summary[name][k]["ci_level"] = stats_cfg.confidence
+    return {
+        "bootstrap": {"resamples": stats_cfg.bootstrap_resamples, "unit": stats_cfg.bootstrap_unit,
+                      "confidence": stats_cfg.confidence},
+        "paired_tests": {
             name: {k: paired_tests([s.scores[k] for s in samples["probe"]], [s.scores[k] for s in runs_of],
                                    stats_cfg.paired_test)
                    for k in runs_of[0].scores}
             for name, runs_of in samples.items() if name != "probe"
-        }
-        timing["statistics"] = time.perf_counter() - t0
-    return out
+        },
+    }
 
 
 def pooled_per_class(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, dict[int, dict[str, float]]]:

@@ -202,7 +202,7 @@ def test_the_modality_check_catches_a_branch():
 
 
 def test_perception_encoder_flag_is_the_modality_neutral_name_of_audio_backbone():
-    from grounding_eval.cli import build_parser
+    from grounding_eval.cli.evaluate import build_parser
 
     args = build_parser().parse_args(["--model", "m", "--task", "t", "--perception-encoder", "cielab"])
     assert args.audio_backbone == "cielab"

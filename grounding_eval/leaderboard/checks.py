@@ -17,7 +17,10 @@ import json
 import math
 from typing import Any
 
+from grounding_eval import plugins
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.results import validate_results
+from grounding_eval.tasks.manager import TaskManager
 
 # Task fields a submission may have changed from the task as shipped, and why that stays comparable:
 # - perception_encoder: the backbone is a leaderboard axis (one table column, one folder level);
@@ -63,7 +66,7 @@ def first_difference(a: Any, b: Any, where: str = "") -> str | None:
 
 
 def _stat_from_runs(values: list[float]) -> dict[str, Any]:
-    from grounding_eval.protocol import mean_stderr
+    from grounding_eval.protocol import mean_stderr  # protocol imports torch (the probe): only a check pays
 
     return mean_stderr(values)
 
@@ -120,8 +123,6 @@ def check_ranges(res: dict[str, Any], task: str, source: str) -> None:
 
 def check_chance(res: dict[str, Any], task: str, source: str) -> None:
     """Chance recomputed from the task's metrics and the number of concepts (chance is drawn on the page)."""
-    from grounding_eval import plugins
-
     t = res["tasks"][task]
     n = t["dataset"]["n_concepts"]
     if len(t["concepts"]) != n:
@@ -141,8 +142,6 @@ def check_chance(res: dict[str, Any], task: str, source: str) -> None:
 
 def check_task(res: dict[str, Any], task: str, source: str, include_paths: tuple[str, ...] = ()) -> None:
     """Version and hash against the task as it is now, up to ACCEPTED_OVERRIDES."""
-    from grounding_eval.tasks.manager import TaskManager
-
     t = res["tasks"][task]
     if canonical_hash(t["config"]) != t["hash"]:
         raise GroundingEvalError(f"{source}: field tasks.{task}.hash: {t['hash'][:12]}… is not the hash of the stored "
@@ -190,8 +189,6 @@ def check_provenance(res: dict[str, Any], task: str, source: str) -> None:
 
 def check_results_for_leaderboard(res: dict[str, Any], source: str, include_paths: tuple[str, ...] = ()) -> None:
     """All checks for every task in a results dict (already loaded); raises on the first problem."""
-    from grounding_eval.results import validate_results
-
     validate_results(res, source)
     if not res["results"]:
         raise GroundingEvalError(f"{source}: field results: no task in the file")

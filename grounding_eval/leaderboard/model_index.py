@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.results import load_results
+from grounding_eval.text.hub import hub_reachable
 
 TASK_TYPE = "feature-extraction"  # the hub task closest to "probe a model's text representations"
 
@@ -49,10 +53,6 @@ def model_index(res: dict[str, Any]) -> dict[str, Any]:
 
 def model_index_yaml(path: str) -> str:
     """The card's YAML header (between `---` lines) for the results file at `path`."""
-    import yaml
-
-    from grounding_eval.results import load_results
-
     data = model_index(load_results(path))
     return "---\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True) + "---\n"
 
@@ -61,9 +61,6 @@ def push_model_index(path: str, repo: str) -> str:
     """Write the model-index into hub repo `repo`'s card (metadata_update); one line when that cannot be done."""
     from huggingface_hub import metadata_update
     from huggingface_hub.errors import HfHubHTTPError
-
-    from grounding_eval.results import load_results
-    from grounding_eval.text.hub import hub_reachable
 
     data = model_index(load_results(path))
     if not hub_reachable():

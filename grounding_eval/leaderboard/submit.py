@@ -28,7 +28,7 @@ from typing import Any
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.leaderboard.checks import base_task, check_results_for_leaderboard
-from grounding_eval.results import safe_name, validate_results
+from grounding_eval.results import load_results, safe_name, validate_results
 
 SUBMISSIONS = "submissions"
 
@@ -198,8 +198,6 @@ def submit(results_path: str, root: str | Path = "leaderboard", *, force: bool =
            include_paths: tuple[str, ...] = (), public_name: str | None = None,
            weights_sha256: str | None = None) -> list[Placed]:
     """Check `results_path` and file its entries under `root`; returns what happened to each task."""
-    from grounding_eval.results import load_results
-
     res = load_results(results_path)
     plan = plan_submission(res, results_path, Path(root), force=force, include_paths=include_paths,
                            public_name=public_name, weights_sha256=weights_sha256)

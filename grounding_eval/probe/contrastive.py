@@ -145,18 +145,13 @@ def fit_probe(
         return _fit_probe(text, rows, cfg, seed)
 
 
-def _fit_probe(text, rows: PreparedRows, cfg, seed) -> ProbeFit:
-    gen = torch.Generator().manual_seed(int(seed))
-    if getattr(cfg, "standardize", True):
-        text = standardise(text.astype(np.float64), rows.fit_concepts)
-    t = torch.from_numpy(np.asarray(text, dtype=np.float32))
-    a, y, instance_concept, a_score = rows.a, rows.y, rows.row_concept, rows.a_score
-    fit_rows, val_rows, fit_concepts, train_concepts = rows.fit_rows, rows.val_rows, rows.fit_concepts, rows.train_concepts
-
+def _heads(text_dim: int, inst_dim: int, cfg: Any, gen: torch.Generator):
+    """The two linear heads (initialised from `gen`, not the global RNG), the log temperature, and the
+    parameters the optimiser trains."""
     d = int(cfg.projection_dim)
-    text_head = torch.nn.Linear(t.shape[1], d)
-    inst_head = torch.nn.Linear(a.shape[1], d)
-    for head in (text_head, inst_head):  # initialise from our generator, not the global RNG
+    text_head = torch.nn.Linear(text_dim, d)
+    inst_head = torch.nn.Linear(inst_dim, d)
+    for head in (text_head, inst_head):
         bound = 1.0 / np.sqrt(head.in_features)
         with torch.no_grad():
             head.weight.uniform_(-bound, bound, generator=gen)
@@ -165,6 +160,35 @@ def _fit_probe(text, rows: PreparedRows, cfg, seed) -> ProbeFit:
     params = list(text_head.parameters()) + list(inst_head.parameters())
     if cfg.learn_temperature:
         params.append(log_tau)
+    return text_head, inst_head, log_tau, params
+
+
+def _full_batch_gradient(logits, tz: torch.Tensor, a_fit: torch.Tensor, y_fit: torch.Tensor, chunk: int) -> float:
+    """Accumulate the gradient of the mean loss over ALL fitting rows, chunk by chunk; returns the loss."""
+    n = len(a_fit)
+    if chunk >= n:
+        loss = F.cross_entropy(logits(a_fit, tz), y_fit)
+        loss.backward()
+        return float(loss.detach())
+    # Chunked: the text side is shared by every chunk, so its graph is kept until the last one.
+    total = 0.0
+    for start in range(0, n, chunk):
+        part = F.cross_entropy(logits(a_fit[start : start + chunk], tz), y_fit[start : start + chunk],
+                               reduction="sum") / n
+        part.backward(retain_graph=start + chunk < n)
+        total += float(part.detach())
+    return total
+
+
+def _fit_probe(text, rows: PreparedRows, cfg, seed) -> ProbeFit:
+    gen = torch.Generator().manual_seed(int(seed))
+    if getattr(cfg, "standardize", True):
+        text = standardise(text.astype(np.float64), rows.fit_concepts)
+    t = torch.from_numpy(np.asarray(text, dtype=np.float32))
+    a, y, instance_concept, a_score = rows.a, rows.y, rows.row_concept, rows.a_score
+    fit_rows, val_rows, fit_concepts, train_concepts = rows.fit_rows, rows.val_rows, rows.fit_concepts, rows.train_concepts
+
+    text_head, inst_head, log_tau, params = _heads(t.shape[1], a.shape[1], cfg, gen)
     opt = _optimizer(cfg.optimizer, params, float(cfg.learning_rate), float(cfg.weight_decay))
 
     # Everything the loop reuses is gathered once: the fitting rows' inputs and their class positions.
@@ -184,32 +208,15 @@ def _fit_probe(text, rows: PreparedRows, cfg, seed) -> ProbeFit:
         cmap[candidates] = torch.arange(len(candidates))
         return F.cross_entropy(logits(a[rows], tz), cmap[y[rows]])
 
-    def full_batch_step() -> float:
-        """One step on the gradient of the mean loss over ALL fitting rows, accumulated chunk by chunk."""
-        n = len(fit_rows)
-        chunk = int(getattr(cfg, "chunk_size", None) or n)
-        opt.zero_grad()
-        tz = F.normalize(text_head(t_fit), dim=1)
-        if chunk >= n:
-            loss = F.cross_entropy(logits(a_fit, tz), y_fit)
-            loss.backward()
-            return float(loss.detach())
-        # Chunked: the text side is shared by every chunk, so its graph is kept until the last one.
-        total = 0.0
-        for start in range(0, n, chunk):
-            part = F.cross_entropy(logits(a_fit[start : start + chunk], tz), y_fit[start : start + chunk],
-                                   reduction="sum") / n
-            part.backward(retain_graph=start + chunk < n)
-            total += float(part.detach())
-        return total
-
     in_batch = getattr(cfg, "negatives", "all_train") == "in_batch"
     batch = cfg.batch_size or len(fit_rows)
     best_state, best_val, bad, epochs_run, last = None, np.inf, 0, 0, float("nan")
     all_train = torch.from_numpy(train_concepts)
     for epoch in range(int(cfg.epochs)):
         if batch >= len(fit_rows):
-            last = full_batch_step()
+            opt.zero_grad()
+            last = _full_batch_gradient(logits, F.normalize(text_head(t_fit), dim=1), a_fit, y_fit,
+                                        int(getattr(cfg, "chunk_size", None) or len(fit_rows)))
             opt.step()
         else:
             order = fit_rows[torch.randperm(len(fit_rows), generator=gen).numpy()]
@@ -234,11 +241,10 @@ def _fit_probe(text, rows: PreparedRows, cfg, seed) -> ProbeFit:
                 bad += 1
                 if bad >= cfg.patience:
                     break
-    if best_state is not None:
+    if best_state is not None:  # early stopping: back to the epoch with the best validation loss
         with torch.no_grad():
             for p, s in zip(params, best_state):
                 p.copy_(s)
-
     with torch.no_grad():
         tz = F.normalize(text_head(t), dim=1).numpy()
         az = F.normalize(inst_head(a_score), dim=1).numpy()

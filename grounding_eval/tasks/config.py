@@ -22,6 +22,7 @@ from typing import Any, Callable
 import yaml
 
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.tasks.locations import include_search_dirs
 
 __all__ = [
     "DatasetConfig",
@@ -357,8 +358,6 @@ def _resolve_file(path: Path, shown: str, stack: tuple[Path, ...]) -> _Loc:
         target_shown = str(Path(shown).parent / item.value)
         if not target.is_file():
             # A user's task file may build on a shipped or plugin task (`include: _audio_probe_base.yaml`).
-            from grounding_eval.tasks.manager import include_search_dirs
-
             found = [d / item.value for d in include_search_dirs() if (d / item.value).is_file()]
             if not found:
                 raise _fail(item, shown, f"include {item.value!r} not found (looked for {target_shown}, the shipped "

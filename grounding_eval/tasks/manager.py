@@ -7,43 +7,17 @@ when everything is listed), so one broken file does not stop other tasks from ru
 from __future__ import annotations
 
 import difflib
-import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import grounding_eval
+from grounding_eval import plugins
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.tasks.config import TaskConfig, load_task_file, read_task_name, task_from_dict
+from grounding_eval.tasks.locations import builtin_task_dir, include_search_dirs
 
-__all__ = ["TaskManager", "builtin_task_dir"]
-
-
-def builtin_task_dir() -> Path | None:
-    """The repo's tasks/ (source checkout, editable install), else the copy packaged as grounding_eval/task_yaml."""
-    repo = Path(grounding_eval.__file__).resolve().parent.parent / "tasks"
-    if repo.is_dir():
-        return repo
-    packaged = importlib.resources.files("grounding_eval") / "task_yaml"
-    if isinstance(packaged, Path) and packaged.is_dir():
-        return packaged
-    return None
-
-
-def include_search_dirs() -> list[Path]:
-    """Folders in which `include: NAME.yaml` is looked up when NAME.yaml is not next to the including file:
-    the harness's tasks/, then each folder of task files a plugin registered (so a user's one-file task
-    can build on a plugin's task as on a shipped one)."""
-    dirs = [d for d in [builtin_task_dir()] if d is not None]
-    from grounding_eval import plugins
-
-    for _plugin, item in plugins.registries().tasks:
-        if isinstance(item, (str, os.PathLike)):
-            folder = Path(item) if Path(item).is_dir() else Path(item).parent
-            if folder.is_dir() and folder not in dirs:
-                dirs.append(folder)
-    return dirs
+__all__ = ["TaskManager", "builtin_task_dir", "include_search_dirs"]
 
 
 def _shown(path: Path) -> str:
@@ -113,8 +87,6 @@ class TaskManager:
 
         plugin_tasks = self._plugin_tasks
         if plugin_tasks is None:
-            from grounding_eval import plugins
-
             plugin_tasks = plugins.registries().tasks
         for plugin, item in plugin_tasks:
             if isinstance(item, dict):

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from grounding_eval.devices import pick_device
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
@@ -24,8 +25,6 @@ class ClapTextEncoder(TextEncoder):
     name = "clap"
 
     def __init__(self, model: str, **args: Any):
-        from grounding_eval.devices import pick_device
-
         unknown = sorted(set(args) - set(OPTIONS))
         if unknown:
             raise GroundingEvalError(f"--model-args: unknown option {unknown[0]!r} for clap:; valid: {', '.join(OPTIONS)}")

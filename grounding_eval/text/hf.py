@@ -86,12 +86,9 @@ def _truthy(value: Any) -> bool:
 
 
 def _is_oom(exc: BaseException) -> bool:
-    try:
-        from accelerate.utils.memory import should_reduce_batch_size
+    from accelerate.utils.memory import should_reduce_batch_size  # imports torch: not at plugin registration
 
-        return bool(should_reduce_batch_size(exc))
-    except ImportError:  # pragma: no cover - accelerate is a dependency
-        return "out of memory" in str(exc).lower()
+    return bool(should_reduce_batch_size(exc))
 
 
 def is_decoder_only(config: Any) -> bool:
@@ -272,31 +269,42 @@ class HFTextEncoder(TextEncoder):
         # Longest first: batches of similar length waste less on padding, and the first batch is the
         # largest one, so an automatic batch size that fits it fits every later one.
         order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
-        out: np.ndarray | None = None
-        i = 0
-        while i < len(order):
-            chunk = order[i : i + self._forward_batch]
-            try:
-                vecs = self._forward([ids[j] for j in chunk], [types[j] for j in chunk] if types else None,
-                                     [label_masks[j] for j in chunk] if label_masks else None)
-            except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
-                if not (self.auto_batch and _is_oom(exc) and self._forward_batch > 1):
-                    if _is_oom(exc):
-                        raise GroundingEvalError(
-                            f"out of memory at batch_size={self._forward_batch}; use --model-args batch_size=auto or a smaller one"
-                        ) from None
+        out = np.empty((0,), np.float32)
+        done = 0
+
+        def embed_from(batch_size: int) -> None:  # resumes after the prompts already embedded
+            nonlocal out, done
+            self._forward_batch = batch_size
+            while done < len(order):
+                chunk = order[done : done + batch_size]
+                try:
+                    vecs = self._forward([ids[j] for j in chunk], [types[j] for j in chunk] if types else None,
+                                         [label_masks[j] for j in chunk] if label_masks else None)
+                except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
+                    if _is_oom(exc) and not self.auto_batch:
+                        raise GroundingEvalError(f"out of memory at batch_size={batch_size}; "
+                                                 "use --model-args batch_size=auto or a smaller one") from None
                     raise
-                self._forward_batch = max(1, self._forward_batch // 2)
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                continue
-            if out is None:
-                out = np.empty((len(texts), *vecs.shape[1:]), np.float32)
-            out[chunk] = vecs
-            i += len(chunk)
-            if progress:
-                progress(len(chunk))
-        assert out is not None
+                if done == 0:
+                    out = np.empty((len(texts), *vecs.shape[1:]), np.float32)
+                out[chunk] = vecs
+                done += len(chunk)
+                if progress:
+                    progress(len(chunk))
+
+        if not self.auto_batch:
+            embed_from(self._forward_batch)
+            return out
+        # batch_size=auto: accelerate retries after an out-of-memory error with half the batch
+        from accelerate.utils import find_executable_batch_size  # imports torch, as this method already has
+
+        halve = lambda: self._forward_batch // 2  # noqa: E731
+        try:
+            find_executable_batch_size(embed_from, self._forward_batch, halve)()
+        except RuntimeError as exc:
+            if "No executable batch size" not in str(exc):
+                raise
+            raise GroundingEvalError("out of memory at batch_size=1; free GPU memory or use --device cpu") from None
         return out
 
     def _forward(self, ids: list[list[int]], types: list[list[int]] | None, label_masks) -> np.ndarray:

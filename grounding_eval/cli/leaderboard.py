@@ -7,12 +7,15 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from grounding_eval.cli.args import Parser
+from grounding_eval.leaderboard.build import build
+from grounding_eval.leaderboard.model_index import model_index_yaml, push_model_index
+from grounding_eval.leaderboard.submit import submit
 
-def cmd_leaderboard(argv: Sequence[str], console: Console) -> int:
-    from grounding_eval.cli import _Parser
 
-    p = _Parser(prog="grounding-eval leaderboard", description="Submit results to the leaderboard and build its page.")
-    sub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+def cmd(argv: Sequence[str], console: Console) -> int:
+    p = Parser(prog="grounding-eval leaderboard", description="Submit results to the leaderboard and build its page.")
+    sub = p.add_subparsers(dest="action", required=True, parser_class=Parser)
     s = sub.add_parser("submit", help="check results files and file one entry per task under ROOT/submissions/")
     s.add_argument("results", nargs="+", help="results JSON written by grounding-eval")
     s.add_argument("--root", default="leaderboard", help="the leaderboard folder (default: leaderboard)")
@@ -30,8 +33,6 @@ def cmd_leaderboard(argv: Sequence[str], console: Console) -> int:
     m.add_argument("--push", metavar="REPO", default=None, help="also write it into the model card of hub repo REPO")
     args = p.parse_args(argv)
     if args.action == "model-index":
-        from grounding_eval.leaderboard.model_index import model_index_yaml, push_model_index
-
         text = model_index_yaml(args.results)
         print(text, end="")
         if args.push:
@@ -39,8 +40,6 @@ def cmd_leaderboard(argv: Sequence[str], console: Console) -> int:
             console.print(f"model card of {args.push} updated: {url}")
         return 0
     if args.action == "submit":
-        from grounding_eval.leaderboard.submit import submit
-
         table = Table(title="leaderboard submit")
         for col in ("results", "task", "entry", "action", "why"):
             table.add_column(col)
@@ -51,8 +50,6 @@ def cmd_leaderboard(argv: Sequence[str], console: Console) -> int:
         console.print(table)
         console.print("next: `grounding-eval leaderboard build` to refresh the page")
         return 0
-    from grounding_eval.leaderboard.build import build
-
     page, readme, board = build(args.root, tuple(args.include_path))
     n = sum(len(v) for v in board.tasks.values())
     console.print(f"{page}: {n} entries in {len(board.tasks)} task table(s)"

@@ -1,0 +1,24 @@
+"""`grounding-eval schema task|results`: print a file format's JSON Schema (for editors and other tools)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Sequence
+
+from rich.console import Console
+
+from grounding_eval.cli.args import Parser
+from grounding_eval.results import RESULTS_SCHEMA
+
+SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "results": lambda: RESULTS_SCHEMA,
+}
+
+
+def cmd(argv: Sequence[str], console: Console) -> int:
+    p = Parser(prog="grounding-eval schema", description="print the JSON Schema of a file format")
+    p.add_argument("kind", choices=sorted(SCHEMAS), help="which file: " + ", ".join(sorted(SCHEMAS)))
+    args = p.parse_args(argv)
+    # Plain print, not rich: the output is JSON for other programs (rich would wrap and colour it).
+    print(json.dumps(SCHEMAS[args.kind](), indent=2))
+    return 0

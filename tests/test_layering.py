@@ -1,0 +1,111 @@
+"""The shape of the package, enforced: imports form no cycle, and no module imports another module's
+private (`_name`) names. A change that breaks one of these makes the code harder to read top-down; these
+tests say where."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import grounding_eval
+
+ROOT = Path(grounding_eval.__file__).parent
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def _imports(name: str, path: Path, known: set[str]) -> list[tuple[str, list[str], int]]:
+    """(imported module, names taken from it, line) for every import of the package's own modules, anywhere
+    in the file (a function-level import is a dependency too)."""
+    is_pkg = path.name == "__init__.py"
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [(a.name, [], node.lineno) for a in node.names if a.name.split(".")[0] == "grounding_eval"]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = name.split(".") if is_pkg else name.split(".")[:-1]
+                base = base[: len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if mod.split(".")[0] != "grounding_eval":
+                continue
+            names = [a.name for a in node.names]
+            subs = [f"{mod}.{n}" for n in names if f"{mod}.{n}" in known]  # `from pkg import module`
+            out += [(s, [], node.lineno) for s in subs]
+            out.append((mod, [n for n in names if f"{mod}.{n}" not in known], node.lineno))
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = _modules()
+    known = set(mods)
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for name, path in mods.items():
+        for mod, _names, _line in _imports(name, path, known):
+            if mod in known and mod != name:
+                graph[name].add(mod)
+    return graph
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as [a, b, ..., a], or None. Importing a package's __init__ from inside it is not a
+    cycle of this kind (Python runs the __init__ first), so edges to an ancestor package are ignored."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for dep in sorted(graph[m]):
+            if m.startswith(dep + "."):
+                continue
+            if state.get(dep) == 1:
+                return stack[stack.index(dep):] + [dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state:
+            found = visit(m)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycle():
+    cycle = _find_cycle(_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_one():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": set(), "a.x": {"a"}}) is None
+
+
+def _private_imports() -> list[str]:
+    mods = _modules()
+    bad = []
+    for name, path in mods.items():
+        for mod, names, line in _imports(name, path, set(mods)):
+            if mod != name:
+                bad += [f"{path.relative_to(ROOT.parent)}:{line}: {n} from {mod}" for n in names
+                        if n.startswith("_") and not n.startswith("__")]
+    return bad
+
+
+def test_no_module_imports_another_modules_private_names():
+    assert _private_imports() == []
