@@ -11,31 +11,53 @@ OUTPUT/cells/, and OUTPUT/grid_<date>.json + .md with the table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from rich.console import Console
 
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.results import parse_results
-from grounding_eval.runner import evaluate
+from grounding_eval.validation import Valid, dotted, expected, got, unknown_key
 
 BUILTIN_GRIDS = {"paper": "ngo_kim_2024.yaml"}
 
 
-@dataclass
-class Grid:
-    name: str
-    source: str
+def _labels(value: Any) -> Any:
+    """Labels and names are text; YAML may read a label such as 2024 as a number."""
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+
+Labels = Annotated[dict[str, str], BeforeValidator(_labels), Field(min_length=1),
+                   Valid("a non-empty mapping of label -> name")]
+Cell = Annotated[list[float], Field(min_length=2, max_length=3)]
+PUBLISHED = "model label -> backbone label -> [mean, stderr] or [mean, stderr, permuted], numbers in %"
+
+
+class Grid(BaseModel):
+    """A grid file: which task and metric, which models and backbones, and the published numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True)
+
+    name: str = ""
+    """shown in titles; default: the grid's name or path"""
+    source: str = ""
+    """where the published numbers come from"""
     task: str
-    metric: str
-    chance: float | None
-    models: dict[str, str]
-    backbones: dict[str, str]
-    published: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """the task every cell runs (what --task takes)"""
+    metric: str = "accuracy@3"
+    """the probe score the table shows"""
+    chance: float | None = None
+    """chance level in %, for the table's caption"""
+    models: Labels
+    """label -> what --model takes"""
+    backbones: Labels
+    """label -> what --audio-backbone takes"""
+    published: Annotated[dict[str, dict[str, Cell]], Valid(PUBLISHED)] = {}
+    """model label -> backbone label -> [mean, stderr] or [mean, stderr, permuted], in %"""
 
 
 def load_grid(spec: str) -> Grid:
@@ -59,40 +81,21 @@ def load_grid(spec: str) -> Grid:
         raise GroundingEvalError(f"{shown}{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(data, dict):
         raise GroundingEvalError(f"{shown}: a grid file is a mapping with task, metric, models, backbones")
-    for key in ("task", "models", "backbones"):
-        if key not in data:
-            raise GroundingEvalError(f"{shown}: missing field {key!r} (task: a task name; models/backbones: label -> name)")
-    for key in ("models", "backbones"):
-        if not isinstance(data[key], dict) or not data[key]:
-            raise GroundingEvalError(f"{shown}: field {key!r} must be a non-empty mapping of label -> name")
-    published = data.get("published") or {}
-    _check_published(published, shown)
-    unknown = set(data) - {"name", "source", "task", "metric", "chance", "models", "backbones", "published"}
-    if unknown:
-        raise GroundingEvalError(f"{shown}: unknown field {sorted(unknown)[0]!r}; valid: name, source, task, metric, "
-                                 "chance, models, backbones, published")
-    return Grid(name=str(data.get("name", spec)), source=str(data.get("source", "")), task=str(data["task"]),
-                metric=str(data.get("metric", "accuracy@3")), chance=data.get("chance"),
-                models={str(k): str(v) for k, v in data["models"].items()},
-                backbones={str(k): str(v) for k, v in data["backbones"].items()},
-                published=published)
+    try:
+        return Grid.model_validate({"name": spec, **{k: v for k, v in data.items() if v is not None}})
+    except ValidationError as exc:
+        raise GroundingEvalError(f"{shown}: {_message(exc.errors()[0])}") from None
 
 
-def _check_published(published: Any, shown: str) -> None:
-    """published: model label -> backbone label -> [mean, stderr] or [mean, stderr, permuted], numbers in %."""
-    def bad(where: str) -> GroundingEvalError:
-        return GroundingEvalError(f"{shown}: field {where}: must be model label -> backbone label -> "
-                                  "[mean, stderr] or [mean, stderr, permuted], numbers in %")
-
-    if not isinstance(published, dict):
-        raise bad("published")
-    for m_label, row in published.items():
-        if not isinstance(row, dict):
-            raise bad(f"published.{m_label}")
-        for b_label, cell in row.items():
-            if not (isinstance(cell, list) and len(cell) in (2, 3)
-                    and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in cell)):
-                raise bad(f"published.{m_label}.{b_label}")
+def _message(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return unknown_key(Grid, loc)
+    if err["type"] == "missing":
+        return f"missing field {dotted(loc)!r} ({expected(Grid, err)})"
+    if loc[0] == "published":  # the whole table's shape, at the level of the cell that breaks it
+        return f"field {dotted(loc[:3])}: must be {PUBLISHED}"
+    return f"field {dotted(loc)}: must be {expected(Grid, err)}, got {got(err['input'])}"
 
 
 def pick(labels: dict[str, str], wanted: str | None, what: str) -> dict[str, str]:
@@ -110,6 +113,8 @@ def pick(labels: dict[str, str], wanted: str | None, what: str) -> dict[str, str
 def run_grid(grid: Grid, *, models: dict[str, str], backbones: dict[str, str], output_dir: Path,
              console: Console, eval_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Every cell, each in isolation; a failing cell becomes its one-line reason."""
+    from grounding_eval.runner import evaluate  # imports torch: reading a grid (--dry-run, schema) must not
+
     cells: list[dict[str, Any]] = []
     for m_label, model in models.items():
         for b_label, backbone in backbones.items():

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.validation import dotted
 
 SCHEMA_VERSION = 1
 
@@ -199,7 +200,7 @@ def describe_error(err: dict[str, Any]) -> str:
     if msg.startswith("@"):  # "@field: message" from a model validator
         where, msg = msg[1:].split(": ", 1)
         return f"field {where}: {msg}"
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    where = dotted(tuple(err["loc"])) or "(top level)"
     return f"field {where}: {msg[:200]}"
 
 

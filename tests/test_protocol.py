@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import numpy as np
 
-import dataclasses
 
 import pytest
 
@@ -193,7 +192,7 @@ def test_determinism_same_seed_and_probe_chunking(monkeypatch):
     a = _run(text, clips, y, runs=2)
     b = _run(text, clips, y, runs=2)
     assert a["summary"] == b["summary"] and a["paired_tests"] == b["paired_tests"]
-    chunked = dataclasses.replace(FAST, chunk_size=7)
+    chunked = FAST.model_copy(update={"chunk_size": 7})
     import grounding_eval.probe.contrastive as contrastive
 
     rows_per_pass: list[int] = []
@@ -215,7 +214,7 @@ def test_concept_means_with_one_instance_per_concept_is_the_instance_probe():
     text, clips, y = planted_w(0.5, per=1)
     by_clip = _run(text, clips, y, runs=2)
     by_mean = run_protocol({"probe": text}, clips, y, train_fraction=0.7, num_runs=2, seed=0,
-                           probe_cfg=dataclasses.replace(FAST, fit_on="concept_means"), metric_fns=METRICS,
+                           probe_cfg=FAST.model_copy(update={"fit_on": "concept_means"}), metric_fns=METRICS,
                            permuted_control=True)
     for r_a, r_b in zip(by_clip["runs"], by_mean["runs"]):
         for variant in ("probe", "permuted_text"):
@@ -232,7 +231,7 @@ def test_concept_means_find_the_planted_map_and_train_on_one_row_per_concept(mon
     monkeypatch.setattr(contrastive.F, "cross_entropy", lambda logits, *a, **k: seen.append(len(logits)) or real_ce(logits, *a, **k))
     text, clips, y = planted_w(0.05)  # 4 clips per concept
     res = run_protocol({"probe": text}, clips, y, train_fraction=0.7, num_runs=2, seed=0,
-                       probe_cfg=dataclasses.replace(FAST, fit_on="concept_means"), metric_fns=METRICS,
+                       probe_cfg=FAST.model_copy(update={"fit_on": "concept_means"}), metric_fns=METRICS,
                        permuted_control=True)
     n_train = len(res["runs"][0]["train"])
     assert set(seen) == {n_train}  # every training step saw one row per training concept, not 4

@@ -31,7 +31,7 @@ def cmd(argv: Sequence[str], console: Console) -> int:
     args = p.parse_args(argv)
     grid = load_grid(args.grid)
     if args.task:
-        grid.task = args.task
+        grid = grid.model_copy(update={"task": args.task})
     models = pick(grid.models, args.models, "models")
     backbones = pick(grid.backbones, args.backbones, "backbones")
     out_dir = Path(args.output_path)

@@ -10,7 +10,6 @@ reachable at that N).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -282,9 +281,9 @@ class Run:
 def resolve_options(cfg: GenerativeTaskConfig, seed: int | None, n_samples: int | None, limit: int | None) -> GenerativeTaskConfig:
     """--seed, --n-samples and --limit (references per concept) over the task's values."""
     if seed is not None:
-        cfg = cfg.with_overrides(generator=dataclasses.replace(cfg.generator, seed=seed))
+        cfg = cfg.with_overrides(**{"generator.seed": seed})
     if n_samples is not None:
-        cfg = cfg.with_overrides(generator=dataclasses.replace(cfg.generator, n_samples=n_samples))
+        cfg = cfg.with_overrides(**{"generator.n_samples": n_samples})
     if limit is not None:
         cfg = cfg.with_overrides(max_references_per_concept=max(2, limit))
     return cfg

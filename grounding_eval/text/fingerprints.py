@@ -1,0 +1,47 @@
+"""What identifies a model folder's files: sha256 of its weights, its config files, its tokenizer files.
+
+Its own module because both model resolution (text/hub.py) and GGUF conversion (text/gguf.py) need them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
+                   "merges.txt", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model", "added_tokens.json")
+
+
+def weights_sha256(path: str) -> str:
+    """sha256 over the weight files of a model directory (names and bytes), in name order."""
+    h = hashlib.sha256()
+    files = sorted(
+        p for p in Path(path).rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".pth", ".h5")
+    )
+    for p in files:
+        h.update(p.relative_to(path).as_posix().encode() + b"\0")
+        with open(p, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+    return h.hexdigest()
+
+
+def config_sha256(path: str) -> str:
+    """sha256 over a model directory's config.json and preprocessor_config.json: an edited layer_norm_eps,
+    activation or feature-extractor setting changes the vectors while the weights stay the same."""
+    h = hashlib.sha256()
+    for name in ("config.json", "preprocessor_config.json"):
+        p = Path(path) / name
+        if p.is_file():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def tokenizer_sha256(path: str) -> str:
+    """sha256 over the tokenizer files of a model directory: a changed vocabulary changes the vectors."""
+    h = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        p = Path(path) / name
+        if p.is_file():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
