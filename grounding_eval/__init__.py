@@ -9,6 +9,7 @@ __all__ = ["__version__", "evaluate"]
 
 def evaluate(*args, **kwargs):
     """Run tasks and return the results as data; see `grounding_eval.runner.evaluate`."""
-    from grounding_eval.runner import evaluate as _evaluate
+    # The runner imports torch (seconds): `import grounding_eval` (plugins, the CLI's light commands) must not.
+    from grounding_eval.runner import evaluate as run
 
-    return _evaluate(*args, **kwargs)
+    return run(*args, **kwargs)

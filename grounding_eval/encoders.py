@@ -58,7 +58,7 @@ class TextEncoder(ABC):
     The runner gives `embed` the prompts and, when `uses_spans` is true, the character span of the
     concept inside each prompt (for pooling over the concept's own tokens, or for static word vectors of
     the label). `embed` returns (n, dim), or (n, n_layers, dim) for a per-layer sweep: the runner then
-    runs the protocol once per layer (see README, "Text models").
+    runs the protocol once per layer (see docs/text-models.md).
     """
 
     name: str = "text"

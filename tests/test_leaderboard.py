@@ -55,7 +55,7 @@ def run_cli(argv, capsys):
 
 def test_golden_is_a_valid_entry_of_the_task_as_it_is_now(real):
     # If this fails, the task (or the harness' config resolution) changed: bump the task version and
-    # regenerate the golden in the same commit (see README, "The project's own regression check").
+    # regenerate the golden in the same commit (see docs/ci.md, "The project's own regression check").
     check_results_for_leaderboard(real, str(GOLDEN))
 
 
