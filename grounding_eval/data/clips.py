@@ -258,30 +258,8 @@ def assemble(
                     dropped[concept.name] = "no clip"
                     continue
                 order = seeded_order(cands, seed, concept.name) if max_clips_per_class else sorted(cands, key=lambda c: c.id)
-                kept: list[Instance] = []
-                reasons: Counter[str] = Counter()
-                for cand in order:
-                    if max_clips_per_class and len(kept) >= int(max_clips_per_class):
-                        break
-                    v = cache.verdict(cand.path, check)
-                    advance(1)
-                    reason = v.reason
-                    if reason is None and v.sha256 is not None:
-                        dup = first_with_hash.get(v.sha256)
-                        if dup is not None and not (shared_clips and dup.split("#")[0] == cand.id.split("#")[0]):
-                            reason = f"duplicate (same content as {dup})"
-                        else:
-                            first_with_hash.setdefault(v.sha256, cand.id)
-                    if reason is not None:
-                        out_skipped.append(SkippedInstance(cand.id, reason))
-                        reasons[reason_kind(reason)] += 1
-                        continue
-                    meta = dict(cand.meta)
-                    meta.setdefault("path", cand.path)
-                    if v.seconds is not None:
-                        meta.setdefault("seconds", round(v.seconds, 3))
-                    kept.append(Instance(id=cand.id, concept=concept.name, source=os.path.abspath(cand.path),
-                                         content_hash=str(v.sha256), meta=meta))
+                kept, reasons = _usable_clips(concept.name, order, cache, check, max_clips_per_class, shared_clips,
+                                              first_with_hash, out_skipped, advance)
                 if not kept:
                     emptied[concept.name] = reasons
                 elif len(kept) < int(min_clips_per_class):
@@ -296,9 +274,7 @@ def assemble(
         cname, reasons = next(iter(emptied.items()))
         why = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
         more = f" (and {len(emptied) - 1} more class(es))" if len(emptied) > 1 else ""
-        raise GroundingEvalError(
-            f"{name}: class {cname!r} has no usable clip ({why}){more}; fix or remove its files, or drop the class"
-        )
+        raise GroundingEvalError(f"{name}: class {cname!r} has no usable clip ({why}){more}; fix or remove its files, or drop the class")
     kept_concepts = [c for c in concepts if c.name not in dropped]
     out_skipped.sort(key=lambda s: s.id)
     prov = dict(provenance or {})
@@ -307,6 +283,39 @@ def assemble(
     if dropped:
         prov["dropped_classes"] = dict(sorted(dropped.items()))
     return GroundingDataset(name=name, concepts=kept_concepts, instances=instances, skipped=out_skipped, provenance=prov)
+
+
+def _usable_clips(concept: str, order: list[Candidate], cache: VerdictCache, check: ClipCheck,
+                  max_clips: int | None, shared_clips: bool, first_with_hash: dict[str, str],
+                  out_skipped: list[SkippedInstance], advance) -> tuple[list[Instance], Counter[str]]:
+    """One class's candidates in `order`, checked until `max_clips` usable ones are found: the usable clips,
+    and the skip reasons by kind. Skips go to `out_skipped`; `first_with_hash` (content -> first clip id)
+    is shared across classes so that a file used once is a duplicate elsewhere (unless `shared_clips`)."""
+    kept: list[Instance] = []
+    reasons: Counter[str] = Counter()
+    for cand in order:
+        if max_clips and len(kept) >= int(max_clips):
+            break
+        v = cache.verdict(cand.path, check)
+        advance(1)
+        reason = v.reason
+        if reason is None and v.sha256 is not None:
+            dup = first_with_hash.get(v.sha256)
+            if dup is not None and not (shared_clips and dup.split("#")[0] == cand.id.split("#")[0]):
+                reason = f"duplicate (same content as {dup})"
+            else:
+                first_with_hash.setdefault(v.sha256, cand.id)
+        if reason is not None:
+            out_skipped.append(SkippedInstance(cand.id, reason))
+            reasons[reason_kind(reason)] += 1
+            continue
+        meta = dict(cand.meta)
+        meta.setdefault("path", cand.path)
+        if v.seconds is not None:
+            meta.setdefault("seconds", round(v.seconds, 3))
+        kept.append(Instance(id=cand.id, concept=concept, source=os.path.abspath(cand.path),
+                             content_hash=str(v.sha256), meta=meta))
+    return kept, reasons
 
 
 def reason_kind(reason: str) -> str:
