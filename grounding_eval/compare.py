@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from rich.console import Console
 from rich.table import Table
 
 from grounding_eval.errors import GroundingEvalError

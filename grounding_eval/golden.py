@@ -42,7 +42,9 @@ from rich.console import Console
 from rich.table import Table
 
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.leaderboard.checks import first_difference
 from grounding_eval.protocol import CLASS_MEAN, mean_stderr
+from grounding_eval.results import load_results
 from grounding_eval.stats import paired_t_p, sign_flip_p
 
 # What one clip's value of a metric can change by when one near-tie flips (see the module docstring).
@@ -115,8 +117,6 @@ def _short(v: Any) -> str:
 
 def setup_differences(golden: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """What makes the two runs measure different things (exit 2): named by field."""
-    from grounding_eval.leaderboard.checks import first_difference
-
     out: list[str] = []
     if set(golden["results"]) != set(new["results"]):
         return [f"results: tasks {sorted(golden['results'])} (golden) vs {sorted(new['results'])} (new)"]
@@ -311,8 +311,6 @@ def report(checks: list[Check], exact: list[str], console: Console, max_listed: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from grounding_eval.results import load_results
-
     args = list(sys.argv[1:] if argv is None else argv)
     console = Console()
     try:

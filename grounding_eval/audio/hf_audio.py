@@ -41,7 +41,7 @@ from grounding_eval.audio.pipeline import POOLINGS, pool_time
 from grounding_eval.audio.torch_backbone import TorchAudioBackbone
 from grounding_eval.audio.windows import Windows
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.text.hub import config_sha256
+from grounding_eval.text.hub import config_sha256, resolve_model
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,6 @@ class HFAudioBackbone(TorchAudioBackbone):
     SELF_SUPERVISED_WINDOW_SECONDS = 10.0
 
     def __init__(self, family: str, **options: Any) -> None:
-        from grounding_eval.text.hub import resolve_model
 
         self.family = FAMILIES[family]
         self.name = family

