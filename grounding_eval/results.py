@@ -219,6 +219,9 @@ def load_results(path: str) -> dict[str, Any]:
         raise GroundingEvalError(f"{path}: not valid JSON ({exc})") from None
     except OSError as exc:  # a folder, no permission, ...
         raise GroundingEvalError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if isinstance(data, dict) and data.get("kind") == "generative":
+        raise GroundingEvalError(f"{path}: a generative results file (kind: generative): `grounding-eval validate` checks it; "
+                                 f"compare and the leaderboard read probe results only so far")
     validate_results(data, path)
     return data
 

@@ -173,3 +173,23 @@ def test_cli_refuses_without_the_flag_and_round_trips_generations(tmp_path, caps
                    Console(file=buf, width=300)) == 0
     out = buf.getvalue()
     assert "valid clips" in out and "failures as silence" in out and "control: split_half" in out and "results written to" in out
+
+
+def test_validate_checks_generative_results_and_compare_refuses_them(tmp_path, capsys):
+    """`validate` accepts a generative results file and names a broken field; compare says it reads probes only."""
+    import json
+
+    from grounding_eval import cli
+    from grounding_eval.errors import GroundingEvalError
+    from grounding_eval.results import load_results
+
+    good = {"schema_version": 1, "kind": "generative", "results": {"t": {}}, "tasks": {"t": {}}, "model": {"name": "m"},
+            "environment": {}, "date": "2026-12-01T00:00:00+00:00", "wall_time_seconds": 1.0}
+    path = tmp_path / "gen.json"
+    path.write_text(json.dumps(good))
+    assert cli.run(["validate", str(path)]) == 0
+    path.write_text(json.dumps({**good, "wall_time_seconds": "slow"}))
+    with pytest.raises(GroundingEvalError, match="field wall_time_seconds"):
+        cli.run(["validate", str(path)])
+    with pytest.raises(GroundingEvalError, match="generative results file"):
+        load_results(str(path))
