@@ -110,9 +110,11 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--programs", type=int, default=10)
     ap.add_argument("--skip-generation", action="store_true")
+    ap.add_argument("--only-generation", action="store_true")
     a = ap.parse_args()
-    bench_execution(a.programs)
-    bench_scoring()
+    if not a.only_generation:
+        bench_execution(a.programs)
+        bench_scoring()
     if not a.skip_generation:
         bench_generation(a.model, a.prompts, a.max_new_tokens)
 
