@@ -38,13 +38,14 @@ def load() -> str:
     return Path("/proc/loadavg").read_text().split(" ")[0] if os.path.exists("/proc/loadavg") else "n/a"
 
 
-def real_clips(n: int) -> list[str]:
-    """The offline default's recordings (distro_sounds, built from the installed Debian packages), cycled to n."""
+def real_clips(n: int | None = None) -> list[str]:
+    """The offline default's recordings (distro_sounds, built from the installed Debian packages), all of
+    them or cycled to n."""
     from grounding_eval import plugins
 
     ds = plugins.registries().datasets.get("distro_sounds").obj()
     files = [inst.source for inst in ds.instances]
-    return [files[i % len(files)] for i in range(n)]
+    return files if n is None else [files[i % len(files)] for i in range(n)]
 
 
 def make_backbone(name: str, batch_size: int, num_workers: int | None, workdir: Path):
@@ -92,8 +93,9 @@ def best_rate(fn, n: int, repeats: int) -> tuple[float, str]:
     return best, at
 
 
-def decode_rates(clips: list[str], repeats: int) -> dict[int, tuple[float, float, str]]:
-    """Per worker: clips/s and audio seconds/s of decode + resample at each backbone rate."""
+def decode_rates(clips: list[str], repeats: int) -> dict[int, tuple[float, float, float, str]]:
+    """Per worker, at each backbone rate: clips/s of decode + resample in wall time and in CPU time (what
+    one idle core would do: robust to other jobs on a shared machine), audio seconds/s (CPU), load."""
     from grounding_eval.audio.pipeline import Decoder
 
     out = {}
@@ -101,11 +103,35 @@ def decode_rates(clips: list[str], repeats: int) -> dict[int, tuple[float, float
         dec = Decoder(rate, None, 0.0, "center")
         seconds = sum(dec(c).shape[0] for c in clips) / rate
         r, at = best_rate(lambda: [dec(c) for c in clips] and None, len(clips), repeats)
-        out[rate] = (r, r * seconds / len(clips), at)
+        cpu = min(_cpu_seconds(lambda: [dec(c) for c in clips]) for _ in range(repeats))
+        out[rate] = (r, len(clips) / cpu, seconds / cpu, at)
+    return out
+
+
+def _cpu_seconds(fn) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
+def fsd50k_format(clips: list[str], folder: Path) -> list[str]:
+    """Copies of the clips in FSD50K's storage format: 44.1 kHz, 16-bit PCM, mono wav (decode cost differs
+    from ogg's)."""
+    import soundfile as sf
+
+    from grounding_eval.audio.io import load_audio
+
+    out = []
+    for i, c in enumerate(clips):
+        path = folder / f"{i}.wav"
+        sf.write(path, load_audio(c, 44100), 44100, subtype="PCM_16")
+        out.append(str(path))
     return out
 
 
 def speed(args: argparse.Namespace) -> dict:
+    from grounding_eval.audio.pipeline import usable_cores
+
     clips = real_clips(args.clips)
     bb = make_backbone(args.backbone, args.batch_size, None, Path(args.workdir))
     bb.embed(clips[: args.batch_size])  # warm up: weights loaded, first-call costs paid
@@ -124,18 +150,42 @@ def speed(args: argparse.Namespace) -> dict:
                 bb.embed_waveforms(waves[s : s + args.batch_size])
 
     res: dict = {"num_workers": bb.num_workers, "seconds": [len(w) / bb.sample_rate for w in waves]}
+    s = np.array(res["seconds"])
+    print(f"backbone {args.backbone}, {args.clips} real clips (distro_sounds, {s.min():.2f}-{s.max():.2f} s, "
+          f"median {np.median(s):.2f} s), batch size {args.batch_size}, {bb.num_workers} decoding worker(s), "
+          f"{usable_cores()} CPU cores, torch threads {__import__('torch').get_num_threads()}", flush=True)
     res["own_forward"] = best_rate(own_forward, len(clips), args.repeats)
+    print(f"own forward (pre-decoded)      {res['own_forward'][0]:7.2f} clips/s   [load {res['own_forward'][1]}]", flush=True)
     before = getattr(bb, "forward_count", 0)
     res["harness"] = best_rate(lambda: bb.embed(clips), len(clips), args.repeats)
+    print(f"harness                        {res['harness'][0]:7.2f} clips/s   [load {res['harness'][1]}]", flush=True)
     if windowed:
         forwards = (bb.forward_count - before) / args.repeats
         res["clips_per_forward"] = len(clips) / forwards
         res["windows_per_forward"] = len(segments) / forwards
         res["windows"] = len(segments)
+        print(f"clips per forward              {res['clips_per_forward']:7.2f}  (windows per forward "
+              f"{res['windows_per_forward']:.2f}, {len(segments)} windows; target >= {0.9 * args.batch_size:.1f})", flush=True)
     res["plain_loop"] = best_rate(lambda: np.concatenate([bb.embed_waveforms([dec(c)]) for c in clips]),
                                   len(clips), 1)
+    print(f"plain one-file loop            {res['plain_loop'][0]:7.2f} clips/s   [load {res['plain_loop'][1]}]", flush=True)
     res["decode"] = best_rate(lambda: [dec(c) for c in clips] and None, len(clips), args.repeats)
+    print(f"decode only (one process)      {res['decode'][0]:7.2f} clips/s   [load {res['decode'][1]}]", flush=True)
     return res
+
+
+def forwards_on_all_clips(args: argparse.Namespace) -> None:
+    """Clips per forward over every distro_sounds clip at this batch size, now (windows batched across
+    clips: every forward but the last is full, checked by the tests) and with the old equal-length groups."""
+    bb = make_backbone(args.backbone, args.batch_size, 0, Path(args.workdir))
+    waves = bb.decode(real_clips())
+    n = len(waves)
+    windows = sum(len(bb.windows().cut(w)) for w in waves)
+    now = -(-windows // args.batch_size)
+    before = sum(len({len(w) for w in waves[s : s + args.batch_size]}) for s in range(0, n, args.batch_size))
+    print(f"all {n} distro_sounds clips, batch size {args.batch_size}: {windows} windows in {now} forwards = "
+          f"{n / now:.2f} clips ({windows / now:.2f} windows) per forward; equal-length groups (before): "
+          f"{before} forwards = {n / before:.2f} clips per forward   [load {load()}]", flush=True)
 
 
 def memory_child(args: argparse.Namespace) -> None:
@@ -168,8 +218,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--memory-clips", type=int, default=16, help="N for the memory test (N and 10 N)")
-    p.add_argument("--decode-only", action="store_true", help="only the decode rates (all 112 clips, every rate)")
+    p.add_argument("--decode-only", action="store_true", help="only the decode rates (every clip, every rate)")
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "ge-bench-audio"))
+    p.add_argument("--count-forwards", action="store_true", help="only clips per forward over every clip")
     p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
@@ -178,33 +229,29 @@ def main() -> None:
         return
     from grounding_eval.audio.pipeline import usable_cores
 
+    if args.count_forwards:
+        forwards_on_all_clips(args)
+        return
     if args.decode_only:
-        clips = real_clips(112)
-        print(f"decode + resample only, one process, the 112 distro_sounds clips ({usable_cores()} cores)")
-        for rate, (r, secs, at) in decode_rates(clips, args.repeats).items():
-            print(f"  {rate:>5} Hz: {r:6.1f} clips/s per worker = {secs:6.1f} s of audio per s   [load {at}]")
+        clips = real_clips()
+        print(f"decode + resample only, one process, the {len(clips)} distro_sounds clips ({usable_cores()} cores)")
+        for rate, (r, cpu, secs, at) in decode_rates(clips, args.repeats).items():
+            print(f"  {rate:>5} Hz: {r:6.1f} clips/s wall, {cpu:6.1f} clips/s per busy core (CPU time) = {secs:6.1f} s "
+                  f"of audio per s   [load {at}]")
+        with tempfile.TemporaryDirectory() as tmp:
+            wavs = fsd50k_format(clips, Path(tmp))
+            r, cpu, secs, at = decode_rates(wavs, args.repeats)[32000]
+            print(f"  as FSD50K stores them (44.1 kHz 16-bit PCM wav) -> 32 kHz: {r:6.1f} clips/s wall, {cpu:6.1f} per busy "
+                  f"core = {secs:6.1f} s of audio per s   [load {at}]")
         return
     r = speed(args)
-    s = np.array(r["seconds"])
     workers = int(r["num_workers"])
-    print(f"backbone {args.backbone}, {args.clips} real clips (distro_sounds, {s.min():.2f}-{s.max():.2f} s, "
-          f"median {np.median(s):.2f} s), batch size {args.batch_size}, {workers} decoding worker(s), "
-          f"{usable_cores()} CPU cores")
-    dec, dec_at = r["decode"]
-    print(f"decode only (one process)      {dec:7.2f} clips/s   [load {dec_at}]")
-    if "clips_per_forward" in r:
-        print(f"clips per forward              {r['clips_per_forward']:7.2f}  (windows per forward "
-              f"{r['windows_per_forward']:.2f}, {r['windows']} windows; target >= {0.9 * args.batch_size:.1f})")
-    own, own_at = r["own_forward"]
-    har, har_at = r["harness"]
-    plain, plain_at = r["plain_loop"]
+    dec = r["decode"][0]
+    own, har, plain = r["own_forward"][0], r["harness"][0], r["plain_loop"][0]
     bound = min(own, dec * workers) if workers else 1 / (1 / own + 1 / dec)
-    print(f"own forward (pre-decoded)      {own:7.2f} clips/s   [load {own_at}]")
-    print(f"harness                        {har:7.2f} clips/s   [load {har_at}]")
-    print(f"plain one-file loop            {plain:7.2f} clips/s   [load {plain_at}]")
     print(f"harness / min(own forward, decode x {workers}) = {har:.2f} / {bound:.2f} = {har / bound:.2f}x  (target >= 0.9x)")
     print(f"harness / own forward          {har / own:.2f}x")
-    print(f"harness / plain loop           {har / plain:.2f}x")
+    print(f"harness / plain loop           {har / plain:.2f}x", flush=True)
     (small, small_at), (large, large_at) = peak_rss(args, args.memory_clips), peak_rss(args, 10 * args.memory_clips)
     print(f"peak RSS  {args.memory_clips} clips {small:.0f} MB [load {small_at}], {10 * args.memory_clips} clips "
           f"{large:.0f} MB [load {large_at}]: {large / small:.2f}x  (target: flat, ~1.0x)")
