@@ -176,7 +176,7 @@ def bar_chart(task: str, entries: list[Entry]) -> str:
         groups.append((f"{e.model} · {e.backbone}", e.result["probe"][main], ctrl))
     top = max([chance] + [s["mean"] + (s["stderr"] or 0) for _, p, c in groups for s in (p, c) if s]) or 1.0
     top = min(1.0, math.ceil(top * 10 + 0.5) / 10)
-    bw, gap, left, h, bottom, right = 16, 34, 48, 220, 170, 110  # narrow bars: 16 rows still fit 1280 px
+    bw, gap, left, h, bottom, right = 16, 34, 48, 220, 220, 110  # narrow bars: 16 rows still fit 1280 px
     width = left + len(groups) * (2 * bw + gap) + right
     y = lambda v: 10 + h * (1 - v / top)  # noqa: E731 - a local scale
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart bars" style="max-width:{width}px" '
@@ -198,7 +198,7 @@ def bar_chart(task: str, entries: list[Entry]) -> str:
                 cx, lo, hi = x + (bw - 2) / 2, y(max(0.0, stat["mean"] - stat["stderr"])), y(min(top, stat["mean"] + stat["stderr"]))
                 parts.append(f'<path class="err" d="M{cx:.1f},{lo:.1f}V{hi:.1f}M{cx - 5:.1f},{lo:.1f}h10M{cx - 5:.1f},{hi:.1f}h10"/>')
         tx = x0 + bw
-        parts.append(f'<text class="label" x="{tx}" y="{y(0) + 12:.1f}" transform="rotate(50 {tx} {y(0) + 12:.1f})">{esc(label if len(label) <= 40 else label[:39] + "…")}</text>')
+        parts.append(f'<text class="label" x="{tx}" y="{y(0) + 12:.1f}" transform="rotate(50 {tx} {y(0) + 12:.1f})">{esc(label if len(label) <= 44 else label[:43] + "…")}</text>')
     parts.append(f'<line class="chance" x1="{left}" x2="{width - right}" y1="{y(chance):.1f}" y2="{y(chance):.1f}"/>'
                  f'<text class="chance-label" x="{width - right + 8}" y="{y(chance) + 4:.1f}">chance {100 * chance:.1f}</text>')
     parts.append("</svg>")
@@ -292,15 +292,16 @@ def task_table(task: str, entries: list[Entry]) -> str:
     out.append("</tr></thead><tbody>")
     for rank, e in enumerate(entries, 1):
         r, t = e.result, e.task_data
-        cells = [_cell(str(rank), rank), _cell(esc(e.model), e.model, "model"), _cell(esc(e.family), e.family),
-                 _cell(f"<code>{esc(e.revision)}</code>", e.revision), _cell(esc(e.backbone), e.backbone),
+        cells = [_cell(str(rank), rank), _cell(esc(e.model), e.model, "model"), _cell(esc(e.family), e.family, "wrap"),
+                 _cell(f"<code>{esc(e.revision)}</code>", e.revision, "wrap"), _cell(esc(e.backbone), e.backbone),
                  _cell(f"<b>{pct(r['probe'].get(main))}</b>", r["probe"][main]["mean"])]
         for c in controls:
             stat = r.get("controls", {}).get(c, {}).get(main)
             cells.append(_cell(pct(stat), stat["mean"] if stat else -1))
         cells.append(_cell(f"{100 * r['chance'].get(main, float('nan')):.1f}", r["chance"].get(main, -1)))
         if metrics[1:]:
-            others = "<br>".join(f"{esc(m)} {pct(r['probe'].get(m))}" for m in metrics[1:])
+            lines = "<br>".join(f"{esc(m)} {pct(r['probe'].get(m))}" for m in metrics[1:])
+            others = f"<details><summary>{len(metrics) - 1} more</summary>{lines}</details>"  # folded: keeps rows short
             first = r["probe"].get(metrics[1])
             cells.append(_cell(others, first["mean"] if first else -1, "others"))
         seeds = t["seeds"]

@@ -32,8 +32,8 @@ ACCEPTED_OVERRIDES = ("perception_encoder", "seed", "num_runs")
 # Keys of a model identity / backbone identity that pin the exact weights.
 MODEL_WEIGHTS_KEYS = ("revision", "weights_sha256")
 BACKBONE_WEIGHTS_KEYS = ("checkpoint_sha256", "weights_sha256", "checkpoint", "revision")
-# A weight-free backbone (log-mel statistics) has no checkpoint: its identity is its parameters.
-WEIGHT_FREE_BACKBONES = ("logmel",)
+# A weight-free backbone (log-mel statistics, CIELAB coordinates) has no checkpoint: its identity is its parameters.
+WEIGHT_FREE_BACKBONES = ("logmel", "cielab")  # cielab: the colour tasks' colour-space conversion
 REQUIRED_PACKAGES = ("grounding-eval", "torch")
 
 _ABS_TOL = 1e-9
