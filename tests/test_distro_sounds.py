@@ -18,9 +18,7 @@ from grounding_eval.errors import GroundingEvalError
 
 RCC_DIR = Path("/usr/share/gcompris-qt/rcc")
 ALL_INSTALLED = all(any(Path(c).is_dir() for c in cands) for cands in ds.PACKAGE_ROOTS.values())
-needs_packages = pytest.mark.skipif(
-    not ALL_INSTALLED, reason="needs gcompris-qt-data, minetest-data and sound-theme-freedesktop"
-)
+needs_packages = pytest.mark.skipif(not ALL_INSTALLED, reason="needs the Debian sound packages: bash .ci/install")
 
 
 # --- rcc reader -------------------------------------------------------------------------------------
@@ -100,12 +98,13 @@ def test_rcc_reader_rejects_non_rcc(tmp_path: Path) -> None:
 # --- label map --------------------------------------------------------------------------------------
 
 
-def test_label_map_shape() -> None:
-    rows, sha = ds.read_label_map()
+@pytest.mark.parametrize("edition", sorted(ds.LABEL_MAPS))
+def test_label_map_shape(edition: int) -> None:
+    rows, sha = ds.read_label_map(edition=edition)
     assert len(sha) == 64
     ids = [r.id for r in rows]
     assert len(ids) == len(set(ids)), "duplicate rows in the label map"
-    assert {r.package for r in rows} == set(ds.PACKAGE_ROOTS)
+    assert {r.package for r in rows} == set(ds.EDITION_PACKAGES[edition])
     for r in rows:
         assert isinstance(r.label, str)
         assert r.label == r.label.strip()
@@ -113,15 +112,38 @@ def test_label_map_shape() -> None:
         assert r.label or r.note, r.id
         assert ".." not in r.path.split("/")
     counts = Counter(r.label for r in rows if r.label)
-    assert len(counts) >= 40
-    assert sum(counts.values()) == 113 and len(counts) == 52  # the counts the README gives
+    # The counts the README gives.
+    if edition == 1:
+        assert sum(counts.values()) == 113 and len(counts) == 52
+    else:
+        big = {c: n for c, n in counts.items() if n >= 3}
+        assert sum(counts.values()) == 408 and len(counts) == 110
+        assert len(big) == 61 and sum(big.values()) == 343  # issue 13: >= 60 classes, >= 300 clips
+        assert max(counts.values()) == 8  # the class cap of make_distro_sounds_labels.py
+
+
+def test_edition_1_map_is_frozen() -> None:
+    """Task version 3 reads edition 1: its bytes must never change (the built folder is keyed on them)."""
+    _, sha = ds.read_label_map(edition=1)
+    assert sha == "ca804cc28a346f387eb536dc6fa05bf099e93535ef94249cd4934331730dac4b"
+
+
+def test_edition_2_map_is_what_its_script_writes(tmp_path: Path) -> None:
+    """The committed map and its generating rules agree (a hand edit to one of them fails here)."""
+    from grounding_eval.data import make_distro_sounds_labels as make
+
+    if not ALL_INSTALLED:
+        pytest.skip("needs the Debian sound packages: bash .ci/install")
+    out = tmp_path / "labels.csv"
+    assert make.main([str(out)]) == 0
+    assert out.read_bytes() == ds.LABEL_MAPS[2].read_bytes()
 
 
 def test_every_label_has_a_top_level_audioset_parent() -> None:
-    """The Figure-1 plot colours by these: every class of the label map has one of AudioSet's seven roots."""
-    rows, _ = ds.read_label_map()
+    """The Figure-1 plot colours by these: every class of every edition has one of AudioSet's seven roots."""
+    labels = {r.label for e in ds.LABEL_MAPS for r in ds.read_label_map(edition=e)[0] if r.label}
     parents = ds.read_parents()
-    assert {r.label for r in rows if r.label} == set(parents)
+    assert labels == set(parents)
     roots = {"Human sounds", "Animal", "Music", "Sounds of things", "Natural sounds", "Source-ambiguous sounds",
              "Channel, environment and background"}
     assert set(parents.values()) <= roots
@@ -143,11 +165,14 @@ def test_build_counts_and_files(tmp_path: Path) -> None:
     labelled = [r for r in rows if r.label]
     assert data.name == "distro_sounds"
     assert data.provenance["label_map_sha256"] == sha
-    assert set(data.provenance["packages"]) == set(ds.PACKAGE_ROOTS)
-    # Every row ends up either as an instance or as a skipped entry with a reason.
-    assert len(data.instances) + len(data.skipped) == len(rows)
+    assert set(data.provenance["packages"]) == set(ds.EDITION_PACKAGES[ds.LATEST_EDITION])
+    # Every labelled row ends up either as an instance or as a skipped entry with a reason; unlabelled rows
+    # (whose reasons are in the map) are counted, not listed.
+    assert len(data.instances) + len(data.skipped) == len(labelled)
+    assert data.provenance["unlabelled_files"] == len(rows) - len(labelled)
+    assert data.provenance["edition"] == 2 and data.provenance["label_map"] == "distro_sounds_labels_2.csv"
     reasons = Counter(s.reason.split(":")[0].split(" of ")[0] for s in data.skipped)
-    assert reasons["no AudioSet label"] == len(rows) - len(labelled)
+    assert set(reasons) == {"duplicate content"}  # one gcompris sound is stored under two names
     assert reasons.get("missing", 0) == 0
     assert len(data.concepts) >= 40
     assert all(c.parent for c in data.concepts)
@@ -159,7 +184,7 @@ def test_build_counts_and_files(tmp_path: Path) -> None:
         assert os.path.isabs(inst.source) and Path(inst.source).is_file()
         assert sha256_file(inst.source) == inst.content_hash
         head = Path(inst.source).read_bytes()[:4]
-        assert head in (b"OggS", b"RIFF"), inst.id
+        assert head in (b"OggS", b"RIFF", b"fLaC"), inst.id
     assert len({i.content_hash for i in data.instances}) == len(data.instances)
     with open(tmp_path / "ds" / "manifest.csv", newline="") as f:
         manifest = list(csv.DictReader(f))
@@ -213,6 +238,24 @@ def test_missing_package_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_unknown_package_error(tmp_path: Path) -> None:
     with pytest.raises(GroundingEvalError, match="unknown distro_sounds package"):
         ds.build_distro_sounds(str(tmp_path / "ds"), packages=["no-such-package"])
+    # Edition 1 reads three packages only.
+    with pytest.raises(GroundingEvalError, match="for edition 1: choose from gcompris-qt-data"):
+        ds.build_distro_sounds(str(tmp_path / "ds"), packages=["lmms-common"], edition=1)
+    with pytest.raises(GroundingEvalError, match="unknown distro_sounds edition 3: choose from 1, 2"):
+        ds.build_distro_sounds(str(tmp_path / "ds"), edition=3)
+
+
+@needs_packages
+def test_editions_build_into_their_own_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Edition 1 keeps the folder and the data task version 3 used; edition 2 never overwrites it."""
+    monkeypatch.setenv("GROUNDING_EVAL_CACHE", str(tmp_path))
+    one = ds.build_distro_sounds(edition=1)
+    two = ds.build_distro_sounds(min_clips_per_concept=3)
+    assert Path(one.provenance["root"]).name == "distro_sounds" and Path(two.provenance["root"]).name == "distro_sounds_2"
+    assert (len(one.instances), len(one.concepts)) == (112, 52)
+    assert (len(two.instances), len(two.concepts)) == (342, 61)
+    assert min(Counter(i.concept for i in two.instances).values()) == 3
+    assert ds.build_distro_sounds(edition=1).fingerprint() == one.fingerprint()
 
 
 @needs_packages

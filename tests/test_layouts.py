@@ -309,7 +309,7 @@ def test_datasets_command_lists_sources_and_counts(clips, tmp_path: Path, monkey
         assert name in rows, name
     assert "51197 (official)" in rows["fsd50k"] and "144 leaves" in rows["fsd50k"]
     assert "meta/esc50.csv at" in rows["esc50"] and "│ 12 " in rows["esc50"] and "│ 4 " in rows["esc50"]
-    assert "113 labelled" in rows["distro_sounds"]
+    assert "408 labelled" in rows["distro_sounds"] and "61 with >= 3 clips" in rows["distro_sounds"]
     # With a name, it builds the dataset and names what was skipped.
     folder = write_audiofolder(clips, tmp_path / "folder")
     (folder / "Hum" / "broken.wav").write_bytes(b"")

@@ -258,7 +258,28 @@ def test_every_shipped_yaml_loads():
         assert cfg.content_hash()
     default = load_task_file(REPO_TASKS / "distro_sounds_audio_probe.yaml")
     assert (default.version, default.dataset.name, default.perception_encoder.name, default.num_runs) == (
-        3, "distro_sounds", "aisfx", 5)
+        4, "distro_sounds", "aisfx", 5)
+    assert default.dataset.args == {"edition": 2, "min_clips_per_concept": 3}
+
+
+def test_an_earlier_version_is_reached_by_name_at_version(tmp_path):
+    """`NAME@N` gives the archived file of version N (never listed as a task of its own), `NAME@current` the
+    current file; an unknown version or an archived file claiming another name/version is one line."""
+    tm = TaskManager(plugin_tasks=[])
+    assert "distro_sounds_audio_probe@3" not in tm.names()
+    old, now = tm.get("distro_sounds_audio_probe@3"), tm.get("distro_sounds_audio_probe")
+    assert (old.task, old.version, old.dataset.args) == ("distro_sounds_audio_probe", 3, {"edition": 1})
+    # Version 3 as it was: the probe schedule and everything else written out, so base changes cannot move it.
+    assert (old.probe.epochs, old.probe.learning_rate, old.probe.fit_on) == (20, 0.01, "instances")
+    assert tm.get(f"distro_sounds_audio_probe@{now.version}") is now
+    with pytest.raises(GroundingEvalError, match=r"has no version '1': available 3, 4"):
+        tm.get("distro_sounds_audio_probe@1")
+    write(tmp_path, "mine.yaml", "task: mine\nversion: 2\ndataset: {name: d}\n")
+    write(tmp_path, "old/mine@1.yaml", "task: mine\nversion: 2\ndataset: {name: d}\n")
+    user = TaskManager([str(tmp_path)], plugin_tasks=[])
+    assert "mine" in user.names()
+    with pytest.raises(GroundingEvalError, match=r"mine@1.yaml: an archived task file must say task: mine and version: 1"):
+        user.get("mine@1")
 
 
 def test_builtin_dir_found_and_bases_not_listed():

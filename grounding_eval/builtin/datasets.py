@@ -15,12 +15,17 @@ _distro_sounds = lazy("grounding_eval.data.distro_sounds", "build_distro_sounds"
 
 
 def _describe_distro_sounds():
-    from grounding_eval.data.distro_sounds import read_label_map
+    from collections import Counter
+
+    from grounding_eval.data.distro_sounds import EDITION_PACKAGES, LATEST_EDITION, read_label_map
 
     rows, _ = read_label_map()
-    labelled = [r for r in rows if r.label]
-    return {"source": "Debian packages gcompris-qt-data, minetest-data, sound-theme-freedesktop",
-            "clips": f"{len(labelled)} labelled (of {len(rows)} listed)", "classes": str(len({r.label for r in labelled}))}
+    counts = Counter(r.label for r in rows if r.label)
+    big = {c: n for c, n in counts.items() if n >= 3}
+    return {"source": f"edition {LATEST_EDITION}: {len(EDITION_PACKAGES[LATEST_EDITION])} Debian packages "
+                      f"(edition 1: {', '.join(EDITION_PACKAGES[1])})",
+            "clips": f"{sum(counts.values())} labelled (of {len(rows)} listed); {sum(big.values())} in classes of >= 3",
+            "classes": f"{len(counts)}; {len(big)} with >= 3 clips (the default task's)"}
 
 
 _fsd50k = lazy("grounding_eval.data.fsd50k", "build_fsd50k")
@@ -62,8 +67,9 @@ def register_datasets(register):
     register(
         "distro_sounds",
         _distro_sounds,
-        description="real recordings from Debian sound packages (gcompris-qt-data, minetest-data, "
-        "sound-theme-freedesktop), labelled with AudioSet class names; built locally on first use",
+        description="real recordings from Debian game, education and music-sample packages, labelled with "
+        "AudioSet class names by our own map; built locally on first use; args edition (1 or 2), "
+        "min_clips_per_concept, packages",
         describe=_describe_distro_sounds,
     )
     register("fsd50k", _fsd50k, description="FSD50K: official Zenodo layout (root=...) or a hub copy (hub_id=..., revision=...); leaf classes by default",

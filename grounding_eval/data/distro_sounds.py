@@ -1,8 +1,13 @@
 """`distro_sounds`: real labelled recordings taken from installed Debian sound packages.
 
 The recordings are never shipped with grounding-eval (their licences vary). On first use the builder
-extracts the clips named in `distro_sounds_labels.csv` from the installed packages into a local folder,
+extracts the clips named in the edition's label map from the installed packages into a local folder,
 then reuses that folder as long as the label map and the package versions are unchanged.
+
+Editions (the `edition` arg; a task pins one, so an old task version keeps its data):
+  1  distro_sounds_labels.csv: 3 packages, 113 labelled clips, 52 classes, most with one clip.
+  2  distro_sounds_labels_2.csv: 15 packages (game, desktop, education and music-sample packages),
+     written by make_distro_sounds_labels.py; at most 8 clips per class. The default.
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from grounding_eval.errors import GroundingEvalError
 from grounding_eval.paths import datasets_dir
 
 NAME = "distro_sounds"
-LABELS_CSV = Path(__file__).with_name("distro_sounds_labels.csv")
+# The label map of each edition; edition 1 stays byte-identical so that old task versions reproduce.
+LABEL_MAPS: dict[int, Path] = {
+    1: Path(__file__).with_name("distro_sounds_labels.csv"),
+    2: Path(__file__).with_name("distro_sounds_labels_2.csv"),
+}
+LATEST_EDITION = 2
+LABELS_CSV = LABEL_MAPS[LATEST_EDITION]
 # Each class's top-level category in the AudioSet ontology (our own table, written from the ontology's
 # tree), for plots coloured by family as in the paper's Figure 1. Not part of the data's fingerprint:
 # it changes no number.
@@ -40,8 +51,30 @@ PACKAGE_ROOTS: dict[str, tuple[str, ...]] = {
     "gcompris-qt-data": ("/usr/share/gcompris-qt/rcc",),
     "minetest-data": ("/usr/share/games/minetest", "/usr/share/minetest"),
     "sound-theme-freedesktop": ("/usr/share/sounds/freedesktop",),
+    "tuxpaint-stamps-default": ("/usr/share/tuxpaint/stamps",),
+    "tuxpaint-data": ("/usr/share/tuxpaint/sounds",),
+    "megaglest-data": ("/usr/share/games/megaglest",),
+    "wesnoth-1.16-data": ("/usr/share/games/wesnoth/1.16",),
+    "lincity-ng-data": ("/usr/share/games/lincity-ng",),
+    "tuxtype-data": ("/usr/share/tuxtype",),
+    "frozen-bubble-data": ("/usr/share/games/frozen-bubble",),
+    "sonic-pi-samples": ("/usr/share/sonic-pi",),
+    "lmms-common": ("/usr/share/lmms",),
+    "hydrogen-data": ("/usr/share/hydrogen/data",),
+    "supertux-data": ("/usr/share/games/supertux2",),
+    "hedgewars-data": ("/usr/share/games/hedgewars/Data",),
 }
-INSTALL_HINT = "run `sudo apt-get install gcompris-qt-data sound-theme-freedesktop minetest-data`"
+# The packages each edition reads, in the order the edition-2 class cap visits them.
+EDITION_PACKAGES: dict[int, tuple[str, ...]] = {
+    1: ("gcompris-qt-data", "minetest-data", "sound-theme-freedesktop"),
+    2: ("gcompris-qt-data", "minetest-data", "sound-theme-freedesktop", "tuxpaint-stamps-default", "tuxpaint-data",
+        "megaglest-data", "wesnoth-1.16-data", "lincity-ng-data", "tuxtype-data", "frozen-bubble-data",
+        "supertux-data", "hedgewars-data", "sonic-pi-samples", "lmms-common", "hydrogen-data"),
+}
+
+
+def install_hint(edition: int = LATEST_EDITION) -> str:
+    return f"run `sudo apt-get install {' '.join(EDITION_PACKAGES[edition])}` (or bash .ci/install)"
 
 
 @dataclass(frozen=True)
@@ -62,10 +95,14 @@ class LabelRow:
         return f"{self.package}/{self.path.replace(':', '/')}"
 
 
-def read_label_map(path: Path | None = None) -> tuple[list[LabelRow], str]:
-    """The label map rows and the sha256 of the CSV bytes (the cache key for a built folder)."""
+def read_label_map(path: Path | None = None, edition: int | None = None) -> tuple[list[LabelRow], str]:
+    """The label map rows and the sha256 of the CSV bytes (the cache key for a built folder).
+
+    `path` wins; else the map of `edition`; else LABELS_CSV (the latest edition's)."""
     # Looked up at call time, not bound as a default, so a patched LABELS_CSV takes effect.
-    blob = (path if path is not None else LABELS_CSV).read_bytes()
+    if path is None:
+        path = LABEL_MAPS[edition] if edition is not None and edition != LATEST_EDITION else LABELS_CSV
+    blob = path.read_bytes()
     reader = csv.DictReader(io.StringIO(blob.decode("utf-8")))
     rows = [LabelRow(r["package"], r["path"], r["label"].strip(), r["note"].strip()) for r in reader]
     return rows, hashlib.sha256(blob).hexdigest()
@@ -90,13 +127,13 @@ def concept_text(label: str) -> str:
     return PROMPT_OVERRIDES.get(label, label.split(", ")[0]).lower()
 
 
-def _locate(package: str) -> Path:
+def _locate(package: str, edition: int = LATEST_EDITION) -> Path:
     candidates = PACKAGE_ROOTS[package]
     for cand in candidates:
         if Path(cand).is_dir():
             return Path(cand)
     raise GroundingEvalError(
-        f"Debian package {package} is not installed (no {' or '.join(candidates)}): {INSTALL_HINT}"
+        f"Debian package {package} is not installed (no {' or '.join(candidates)}): {install_hint(edition)}"
     )
 
 
@@ -215,31 +252,46 @@ def _build_atomically(out: Path, rows: list[LabelRow], roots: dict[str, Path], s
 
 
 def build_distro_sounds(
-    root: str | None = None, min_clips_per_concept: int = 1, packages: list[str] | None = None
+    root: str | None = None,
+    min_clips_per_concept: int = 1,
+    packages: list[str] | None = None,
+    edition: int = LATEST_EDITION,
 ) -> GroundingDataset:
     """Build (or reuse) the distro_sounds dataset from the installed Debian packages.
 
-    `root` is the folder the clips are extracted to (default: datasets_dir()/distro_sounds); `packages`
-    limits the sources (default: all three); concepts with fewer than `min_clips_per_concept` clips are
-    dropped and their clips reported in `skipped`.
+    `edition` picks the label map and its packages (1: the three-package original, 2: the default);
+    `root` is the folder the clips are extracted to (default: datasets_dir()/distro_sounds for edition 1,
+    distro_sounds_<edition> otherwise, so editions never rebuild each other's folder); `packages` limits
+    the sources (default: all of the edition's); concepts with fewer than `min_clips_per_concept` clips
+    are dropped and their clips reported in `skipped`.
     """
-    selected = sorted(set(packages) if packages is not None else PACKAGE_ROOTS)
-    unknown = [p for p in selected if p not in PACKAGE_ROOTS]
+    if edition not in LABEL_MAPS:
+        raise GroundingEvalError(
+            f"unknown distro_sounds edition {edition!r}: choose from {', '.join(map(str, sorted(LABEL_MAPS)))}"
+        )
+    known = EDITION_PACKAGES[edition]
+    selected = sorted(set(packages) if packages is not None else known)
+    unknown = [p for p in selected if p not in known]
     if unknown:
         raise GroundingEvalError(
-            f"unknown distro_sounds package(s) {', '.join(unknown)}: choose from {', '.join(sorted(PACKAGE_ROOTS))}"
+            f"unknown distro_sounds package(s) {', '.join(unknown)} for edition {edition}: "
+            f"choose from {', '.join(sorted(known))}"
         )
     if min_clips_per_concept < 1:
         raise GroundingEvalError(f"min_clips_per_concept must be >= 1, got {min_clips_per_concept}")
-    roots = {p: _locate(p) for p in selected}
+    roots = {p: _locate(p, edition) for p in selected}
     versions = {p: _package_version(p) for p in selected}
 
-    all_rows, label_map_sha = read_label_map()
+    all_rows, label_map_sha = read_label_map(edition=edition)
     rows = [r for r in all_rows if r.package in roots]
     labelled = [r for r in rows if r.label]
-    skipped = [SkippedInstance(r.id, f"no AudioSet label: {r.note}") for r in rows if not r.label]
+    # Files the map leaves unlabelled are not instances, so they are not listed as skipped one by one (edition
+    # 2 has 11,317 of them, mostly spoken stamp descriptions, which would swell every results file to
+    # megabytes); the map itself gives each one's reason, and provenance counts them.
+    skipped: list[SkippedInstance] = []
+    unlabelled = sum(1 for r in rows if not r.label)
 
-    out = Path(root) if root is not None else datasets_dir() / NAME
+    out = Path(root) if root is not None else datasets_dir() / (NAME if edition == 1 else f"{NAME}_{edition}")
     # A package upgrade may change the clips, so the versions are part of the cache key too.
     stamp: dict[str, object] = {
         "label_map_sha256": label_map_sha,
@@ -300,5 +352,7 @@ def build_distro_sounds(
         concepts=concepts,
         instances=instances,
         skipped=skipped,
-        provenance={"packages": versions, "label_map_sha256": label_map_sha, "root": str(out.resolve())},
+        provenance={"packages": versions, "label_map_sha256": label_map_sha, "root": str(out.resolve()),
+                    "edition": edition, "label_map": LABEL_MAPS[edition].name,
+                    "unlabelled_files": unlabelled},
     )

@@ -28,11 +28,18 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _is_archived(path: Path) -> bool:
+    """`NAME@VERSION.yaml` is a frozen earlier version of task NAME, reached only as `--task NAME@VERSION`."""
+    return "@" in path.stem
+
+
 def _yaml_files(root: Path) -> list[Path]:
-    """Task files under root (or root itself), sorted for a stable order; `_*.yaml` are bases, not tasks."""
+    """Task files under root (or root itself), sorted for a stable order; `_*.yaml` are bases, not tasks,
+    and `NAME@VERSION.yaml` files are archived versions, not tasks of their own."""
     if root.is_file():
-        return [root] if not root.name.startswith("_") else []
-    return sorted(p for p in root.rglob("*.yaml") if p.is_file() and not p.name.startswith("_"))
+        return [root] if not root.name.startswith("_") and not _is_archived(root) else []
+    return sorted(p for p in root.rglob("*.yaml")
+                  if p.is_file() and not p.name.startswith("_") and not _is_archived(p))
 
 
 @dataclass
@@ -144,9 +151,43 @@ class TaskManager:
             raise broken[0].error  # type: ignore[misc]
         return sorted(self._index())
 
+    def _archived(self) -> dict[str, Path]:
+        """`NAME@VERSION` -> its frozen file, from the shipped tasks/, plugin task folders and --include-path."""
+        roots = [d for d in include_search_dirs()] + [p for p in self._include_paths if p.is_dir()]
+        found: dict[str, Path] = {}
+        for root in roots:
+            for f in sorted(root.rglob("*@*.yaml")):
+                found.setdefault(f.stem, f)
+        return found
+
+    def _get_version(self, name: str) -> TaskConfig:
+        """`NAME@VERSION`: the current task when it is at that version, else its archived file."""
+        base, _, ver = name.partition("@")
+        current = self.get(base)
+        if str(current.version) == ver:
+            return current
+        archived = self._archived()
+        path = archived.get(name)
+        if path is None:
+            have = sorted({str(current.version)} | {k.partition("@")[2] for k in archived if k.partition("@")[0] == base})
+            raise GroundingEvalError(
+                f"task {base!r} has no version {ver!r}: available {', '.join(have)} "
+                f"(the current file is version {current.version})"
+            )
+        cfg = load_task_file(path, display=_shown(path))
+        if cfg.task != base or str(cfg.version) != ver:
+            raise GroundingEvalError(
+                f"{_shown(path)}: an archived task file must say task: {base} and version: {ver} "
+                f"(it says {cfg.task!r}, {cfg.version})"
+            )
+        return cfg
+
     def get(self, name: str) -> TaskConfig:
-        """The validated config of one task."""
+        """The validated config of one task; `NAME@VERSION` gives that version (current or archived)."""
         if name in self._loaded:
+            return self._loaded[name]
+        if "@" in name:
+            self._loaded[name] = self._get_version(name)
             return self._loaded[name]
         index = self._index()
         entry = index.get(name)
