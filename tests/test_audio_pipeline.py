@@ -106,6 +106,18 @@ def test_resampling_removes_content_above_the_new_nyquist(tmp_path):
     assert np.max(np.abs(wave[1000:-1000])) < 0.01
 
 
+def test_resampling_is_flat_up_to_and_rejects_just_above_the_new_nyquist(tmp_path):
+    # 7.2 kHz (0.9 of the new Nyquist) keeps its level within 0.05 dB; 8.4 kHz (1.05) is gone (< -100 dB).
+    # scipy's resample_poly, the resampler before soxr, gave -0.66 dB and -12 dB here.
+    rate = 48000
+    t = np.arange(rate) / rate
+    for hz, check in ((7200.0, lambda a: abs(20 * np.log10(a / 0.5)) < 0.05), (8400.0, lambda a: a < 0.5e-5)):
+        path = tmp_path / f"tone{int(hz)}.wav"
+        sf.write(path, 0.5 * np.sin(2 * np.pi * hz * t), rate, subtype="FLOAT")
+        wave = load_audio(path, 16000)[2000:-2000]
+        assert check(np.sqrt(2) * wave.std()), (hz, np.sqrt(2) * wave.std())
+
+
 # --- errors -----------------------------------------------------------------------------------------
 
 
@@ -204,7 +216,7 @@ def test_logmel_shape_and_determinism():
     assert sum(done) == 3
     assert not np.allclose(a[0], a[1])
     ident = backbone.identity()
-    assert ident["sample_rate"] == 16000 and ident["pipeline_version"] == 1
+    assert ident["sample_rate"] == 16000 and ident["pipeline_version"] == 2 and ident["resampler"] == "soxr-HQ"
     assert "device" not in ident and "batch_size" not in ident
     assert LogMelBackbone(batch_size=7, device="cuda").cache_key() == backbone.cache_key()
     assert LogMelBackbone(n_mels=32).embed(instances[:1]).shape == (1, 64)

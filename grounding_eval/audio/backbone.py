@@ -11,14 +11,14 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from grounding_eval.audio.io import CROP_MODES
+from grounding_eval.audio.io import CROP_MODES, RESAMPLER
 from grounding_eval.audio.pipeline import Decoder, decoded_batches, default_num_workers, rank_device
 from grounding_eval.data.base import Instance
 from grounding_eval.encoders import PerceptionEncoder, ProgressCallback
 from grounding_eval.errors import GroundingEvalError
 
 # Bump when the shared decode/crop/pad steps change in a way that changes the numbers.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 BASE_OPTIONS: tuple[str, ...] = ("device", "batch_size", "max_seconds", "min_seconds", "crop", "num_workers")
 
@@ -106,6 +106,7 @@ class AudioBackbone(PerceptionEncoder):
             "max_seconds": self.max_seconds,
             "min_seconds": self.min_seconds,
             "crop": self.crop,
+            "resampler": RESAMPLER,
             "pipeline_version": PIPELINE_VERSION,
         }
 

@@ -7,12 +7,11 @@ samples whatever the backbone: the only per-backbone choices are the rate and th
 from __future__ import annotations
 
 import os
-from math import gcd
 from typing import Literal
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
+import soxr
 
 from grounding_eval.errors import GroundingEvalError
 
@@ -47,13 +46,23 @@ def decode(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     return data, int(rate)
 
 
+# The resampler and its quality setting: part of every audio backbone's identity (it changes the samples).
+# Not its version: libsoxr's HQ filter has been fixed for years, and a version in the key would orphan
+# every cache (and fail the golden check) on each wheel release.
+RESAMPLER = "soxr-HQ"
+
+
 def resample(wave: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling by the reduced ratio target/orig (anti-aliased, unlike interpolation)."""
+    """libsoxr's HQ band-limited resampling (the output has round(len * target / orig) samples).
+
+    Chosen over scipy's resample_poly on measurements (bench/audio_throughput.py, BENCHMARKS.md): about
+    twice as fast, flat to 0.9 of the new Nyquist (resample_poly: -0.66 dB there) and alias rejection
+    above 130 dB (resample_poly: 12 dB just above the new Nyquist).
+    """
     if orig_rate == target_rate:
         return wave
-    g = gcd(int(orig_rate), int(target_rate))
-    up, down = int(target_rate) // g, int(orig_rate) // g
-    return resample_poly(wave, up, down).astype(np.float32, copy=False)
+    out = soxr.resample(np.ascontiguousarray(wave, dtype=np.float32), int(orig_rate), int(target_rate), quality="HQ")
+    return np.asarray(out, dtype=np.float32)
 
 
 def fit_length(
