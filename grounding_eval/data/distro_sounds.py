@@ -251,20 +251,8 @@ def _build_atomically(out: Path, rows: list[LabelRow], roots: dict[str, Path], s
         shutil.rmtree(aside, ignore_errors=True)
 
 
-def build_distro_sounds(
-    root: str | None = None,
-    min_clips_per_concept: int = 1,
-    packages: list[str] | None = None,
-    edition: int = LATEST_EDITION,
-) -> GroundingDataset:
-    """Build (or reuse) the distro_sounds dataset from the installed Debian packages.
-
-    `edition` picks the label map and its packages (1: the three-package original, 2: the default);
-    `root` is the folder the clips are extracted to (default: datasets_dir()/distro_sounds for edition 1,
-    distro_sounds_<edition> otherwise, so editions never rebuild each other's folder); `packages` limits
-    the sources (default: all of the edition's); concepts with fewer than `min_clips_per_concept` clips
-    are dropped and their clips reported in `skipped`.
-    """
+def _check_options(edition: int, packages: list[str] | None, min_clips_per_concept: int) -> list[str]:
+    """The packages to read, after checking the options (one line per mistake)."""
     if edition not in LABEL_MAPS:
         raise GroundingEvalError(
             f"unknown distro_sounds edition {edition!r}: choose from {', '.join(map(str, sorted(LABEL_MAPS)))}"
@@ -279,17 +267,63 @@ def build_distro_sounds(
         )
     if min_clips_per_concept < 1:
         raise GroundingEvalError(f"min_clips_per_concept must be >= 1, got {min_clips_per_concept}")
+    return selected
+
+
+def _instances(labelled: list[LabelRow], manifest: list[dict[str, str]], out: Path,
+               skipped: list[SkippedInstance]) -> list[Instance]:
+    """One instance per labelled clip found in the build; missing and duplicate clips go to `skipped`."""
+    by_id = {m["id"]: m for m in manifest}
+    instances: list[Instance] = []
+    first_with_hash: dict[str, str] = {}
+    for row in sorted(labelled, key=lambda r: r.id):
+        m = by_id.get(row.id)
+        if m is None:
+            skipped.append(SkippedInstance(row.id, "missing"))
+            continue
+        # Identical bytes under two names (e.g. a sound reused by two activities) would leak between
+        # splits and double-count in retrieval; keep the first.
+        dup = first_with_hash.setdefault(m["sha256"], row.id)
+        if dup != row.id:
+            skipped.append(SkippedInstance(row.id, f"duplicate content of {dup}"))
+            continue
+        instances.append(Instance(id=row.id, concept=row.label, source=str((out / m["path"]).resolve()),
+                                  content_hash=m["sha256"],
+                                  meta={"package": row.package, "source_path": m["source_path"], "note": row.note}))
+    return instances
+
+
+def _drop_small(instances: list[Instance], min_clips: int, skipped: list[SkippedInstance]) -> list[Instance]:
+    """The instances of concepts with at least `min_clips` clips; the others go to `skipped` with the count."""
+    counts = Counter(i.concept for i in instances)
+    for inst in instances:
+        if counts[inst.concept] < min_clips:
+            skipped.append(SkippedInstance(
+                inst.id, f"concept {inst.concept!r} has {counts[inst.concept]} clip(s), fewer than {min_clips}"))
+    return [i for i in instances if counts[i.concept] >= min_clips]
+
+
+def build_distro_sounds(
+    root: str | None = None,
+    min_clips_per_concept: int = 1,
+    packages: list[str] | None = None,
+    edition: int = LATEST_EDITION,
+) -> GroundingDataset:
+    """Build (or reuse) the distro_sounds dataset from the installed Debian packages.
+
+    `edition` picks the label map and its packages (1: the three-package original, 2: the default);
+    `root` is the folder the clips are extracted to (default: datasets_dir()/distro_sounds for edition 1,
+    distro_sounds_<edition> otherwise, so editions never rebuild each other's folder); `packages` limits
+    the sources (default: all of the edition's); concepts with fewer than `min_clips_per_concept` clips
+    are dropped and their clips reported in `skipped`.
+    """
+    selected = _check_options(edition, packages, min_clips_per_concept)
     roots = {p: _locate(p, edition) for p in selected}
     versions = {p: _package_version(p) for p in selected}
 
     all_rows, label_map_sha = read_label_map(edition=edition)
     rows = [r for r in all_rows if r.package in roots]
     labelled = [r for r in rows if r.label]
-    # Files the map leaves unlabelled are not instances, so they are not listed as skipped one by one (edition
-    # 2 has 11,317 of them, mostly spoken stamp descriptions, which would swell every results file to
-    # megabytes); the map itself gives each one's reason, and provenance counts them.
-    skipped: list[SkippedInstance] = []
-    unlabelled = sum(1 for r in rows if not r.label)
 
     out = Path(root) if root is not None else datasets_dir() / (NAME if edition == 1 else f"{NAME}_{edition}")
     # A package upgrade may change the clips, so the versions are part of the cache key too.
@@ -305,46 +339,15 @@ def build_distro_sounds(
         if manifest is None:  # only if something else rewrote the folder meanwhile
             raise GroundingEvalError(f"distro_sounds folder {out} changed while it was being built: run again")
 
-    by_id = {m["id"]: m for m in manifest}
-    note_of = {r.id: r.note for r in labelled}
-    instances: list[Instance] = []
-    first_with_hash: dict[str, str] = {}
-    for row in sorted(labelled, key=lambda r: r.id):
-        m = by_id.get(row.id)
-        if m is None:
-            skipped.append(SkippedInstance(row.id, "missing"))
-            continue
-        # Identical bytes under two names (e.g. a sound reused by two activities) would leak between
-        # splits and double-count in retrieval; keep the first.
-        dup = first_with_hash.setdefault(m["sha256"], row.id)
-        if dup != row.id:
-            skipped.append(SkippedInstance(row.id, f"duplicate content of {dup}"))
-            continue
-        instances.append(
-            Instance(
-                id=row.id,
-                concept=row.label,
-                source=str((out / m["path"]).resolve()),
-                content_hash=m["sha256"],
-                meta={"package": row.package, "source_path": m["source_path"], "note": note_of[row.id]},
-            )
-        )
-
-    counts = Counter(i.concept for i in instances)
-    kept = {c for c, n in counts.items() if n >= min_clips_per_concept}
-    for inst in instances:
-        if inst.concept not in kept:
-            skipped.append(
-                SkippedInstance(
-                    inst.id,
-                    f"concept {inst.concept!r} has {counts[inst.concept]} clip(s), fewer than {min_clips_per_concept}",
-                )
-            )
-    instances = [i for i in instances if i.concept in kept]
+    # Files the map leaves unlabelled are not instances, so they are not listed as skipped one by one (edition
+    # 2 has 11,317 of them, mostly spoken stamp descriptions, which would swell every results file to
+    # megabytes); the map itself gives each one's reason, and provenance counts them.
+    skipped: list[SkippedInstance] = []
+    instances = _drop_small(_instances(labelled, manifest, out, skipped), min_clips_per_concept, skipped)
     parents = read_parents()
     concepts = [
         Concept(name=c, text=concept_text(c), parent=parents.get(c), aliases=tuple(p.lower() for p in c.split(", ")[1:]))
-        for c in sorted(kept)
+        for c in sorted({i.concept for i in instances})
     ]
     skipped.sort(key=lambda s: s.id)
     return GroundingDataset(
@@ -354,5 +357,5 @@ def build_distro_sounds(
         skipped=skipped,
         provenance={"packages": versions, "label_map_sha256": label_map_sha, "root": str(out.resolve()),
                     "edition": edition, "label_map": LABEL_MAPS[edition].name,
-                    "unlabelled_files": unlabelled},
+                    "unlabelled_files": len(rows) - len(labelled)},
     )
