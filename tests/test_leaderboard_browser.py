@@ -22,7 +22,7 @@ XSS = "<img src=x onerror=alert(1)>"
 def board(tmp_path):
     """The committed real entries (MiniLM x aisfx, MiniLM x logmel) plus one whose model name is markup."""
     root = tmp_path / "lb"
-    for f in sorted((REPO / "leaderboard" / "submissions").rglob("*.json")):
+    for f in sorted((REPO / "leaderboard" / "submissions" / TASK).rglob("*.json")):
         submit(str(f), root)
     evil = json.loads((REPO / "leaderboard" / "golden" / f"{TASK}.json").read_text())
     evil = copy.deepcopy(evil)
@@ -41,7 +41,8 @@ def test_page_sorts_on_click_and_shows_markup_as_text(board, tmp_path):
     with Browser() as b:
         b.open((board / "index.html").as_uri())
         before = b.eval(ROWS)
-        assert len(before) == 3
+        committed = sorted((REPO / "leaderboard" / "submissions" / TASK).rglob("*.json"))
+        assert len(before) == len(committed) + 1
         # Rows start ranked by the probe's main metric; a click on "#" sorts high to low: the order reverses.
         headers = b.eval("[...document.querySelectorAll('table.board th')].map(h => h.textContent)")
         b.click("table.board th[data-col='0']")
@@ -62,7 +63,7 @@ def test_page_sorts_on_click_and_shows_markup_as_text(board, tmp_path):
         b.eval("(() => { const s = document.getElementById('filter-backbone'); s.value = 'logmel';"
                " s.dispatchEvent(new Event('change')); })()")
         visible = b.eval("[...document.querySelectorAll('table.board tbody tr')].filter(r => !r.hidden).map(r => r.cells[4].textContent)")
-        assert visible == ["logmel"]
+        assert visible == ["logmel"] * sum(p.parts[-3] == "logmel" for p in committed)
         b.eval("(() => { const s = document.getElementById('filter-backbone'); s.value = '';"
                " s.dispatchEvent(new Event('change')); })()")
         # The markup in the model name is text: no <img> element exists, no alert() ran, the text reads as submitted.
@@ -102,7 +103,8 @@ def test_page_fits_1280_px_and_draws_the_layer_sweep(board_with_sweep, tmp_path)
         scroll, client = b.eval(NO_OVERFLOW)
         assert client <= 1280 and scroll <= client, f"page is {scroll} px wide in a {client} px window"
         # one section per task; the sweep is a drawn curve: 3 layers x (probe, control) points, a chance line
-        assert b.eval("document.querySelectorAll('section.task').length") == 2
+        committed_tasks = [p for p in (REPO / "leaderboard" / "submissions").iterdir() if p.is_dir()]
+        assert b.eval("document.querySelectorAll('section.task').length") == len(committed_tasks) + 1
         fig = "document.querySelector('figure.sweep')"
         assert b.eval(f"{fig}.querySelectorAll('circle.pt.probe').length") == 3
         assert b.eval(f"{fig}.querySelectorAll('circle.pt.control').length") == 3
@@ -118,3 +120,19 @@ def test_page_fits_1280_px_and_draws_the_layer_sweep(board_with_sweep, tmp_path)
         assert b.eval(f"{fig}.hidden") is False
         assert b.eval("[...document.querySelectorAll('table.board tbody tr')].every(r => r.hidden)")
         b.screenshot(tmp_path / "sweep.png")
+
+
+def test_the_committed_page_fits_1280_px():
+    """The real leaderboard as committed (built by `grounding-eval leaderboard build`): every task a section,
+    no horizontal scrolling at 1280 px. (The layer-sweep curve is checked above on a real tiny sweep.)"""
+    with Browser() as b:
+        b.open((REPO / "leaderboard" / "index.html").as_uri())
+        _at_width(b, 1280)
+        scroll, client = b.eval(NO_OVERFLOW)
+        assert scroll <= client <= 1280, f"page is {scroll} px wide in a {client} px window"
+        tasks = {p.name for p in (REPO / "leaderboard" / "submissions").iterdir() if p.is_dir()}
+        assert b.eval("document.querySelectorAll('section.task').length") == len(tasks) >= 3
+        assert b.eval("document.querySelectorAll('table.board tbody tr').length") >= 12
+        # each table's rows fit too (a wide table inside a narrow section would not show in scrollWidth if clipped)
+        widths = b.eval("[...document.querySelectorAll('table.board')].map(t => t.getBoundingClientRect().right)")
+        assert max(widths) <= client
