@@ -1,6 +1,6 @@
-"""The shape of the package, enforced: imports form no cycle, and no module imports another module's
-private (`_name`) names. A change that breaks one of these makes the code harder to read top-down; these
-tests say where."""
+"""The shape of the package, enforced: imports form no cycle, no function is longer than a screen, and no
+module imports another module's private (`_name`) names. A change that breaks one of these makes the code
+harder to read top-down; these tests say where."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import grounding_eval
 
 ROOT = Path(grounding_eval.__file__).parent
+MAX_FUNCTION_LINES = 80
 
 
 def _modules() -> dict[str, Path]:
@@ -96,6 +97,23 @@ def test_the_cycle_finder_finds_one():
     assert _find_cycle({"a": {"b"}, "b": set(), "a.x": {"a"}}) is None
 
 
+def _long_functions(tree: ast.AST, limit: int) -> list[str]:
+    return [f"{node.name} (line {node.lineno}): {node.end_lineno - node.lineno + 1} lines"
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > limit]
+
+
+def test_no_function_longer_than_a_screen():
+    long = [f"{path.relative_to(ROOT.parent)}: {f}" for path in _modules().values()
+            for f in _long_functions(ast.parse(path.read_text()), MAX_FUNCTION_LINES)]
+    assert long == []
+
+
+def test_the_length_check_counts_lines():
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    assert _long_functions(ast.parse(f"def f():\n{body}\n"), MAX_FUNCTION_LINES) == ["f (line 1): 81 lines"]
+
+
 def _private_imports() -> list[str]:
     mods = _modules()
     bad = []
@@ -109,3 +127,9 @@ def _private_imports() -> list[str]:
 
 def test_no_module_imports_another_modules_private_names():
     assert _private_imports() == []
+
+
+def test_the_private_check_sees_a_private_import(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("from grounding_eval.cli.args import Parser, _hidden\n")
+    assert _imports("grounding_eval.m", f, {"grounding_eval.cli.args"}) == [("grounding_eval.cli.args", ["Parser", "_hidden"], 1)]
