@@ -13,6 +13,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from grounding_eval.data.base import sha256_file as file_sha256
 from grounding_eval.errors import GroundingEvalError
 
 
@@ -24,9 +25,7 @@ def offline() -> bool:
 @functools.lru_cache(maxsize=16)
 def _sha256(path: str, mtime_ns: int, size: int) -> str:
     # Keyed on mtime and size too, so a replaced checkpoint is hashed again.
-    from grounding_eval.data.base import sha256_file as hash_bytes
-
-    return hash_bytes(path)
+    return file_sha256(path)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -7,6 +7,7 @@ from typing import Sequence
 from rich.console import Console
 
 from grounding_eval.cli.args import Parser
+from grounding_eval.generative.command import validate
 from grounding_eval.results import load_results
 
 
@@ -16,8 +17,6 @@ def cmd(argv: Sequence[str], console: Console) -> int:
     for path in p.parse_args(argv).results:
         generative = _generative(path)
         if generative is not None:
-            from grounding_eval.generative.command import validate
-
             validate(generative, path)
             console.print(f"{path}: valid (generative, schema version {generative['schema_version']})")
             continue
