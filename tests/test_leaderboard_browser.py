@@ -41,7 +41,8 @@ def test_page_sorts_on_click_and_shows_markup_as_text(board, tmp_path):
     with Browser() as b:
         b.open((board / "index.html").as_uri())
         before = b.eval(ROWS)
-        committed = sorted((REPO / "leaderboard" / "submissions" / TASK).rglob("*.json"))
+        committed = [p for p in sorted((REPO / "leaderboard" / "submissions" / TASK).rglob("*.json"))
+                     if not p.name.endswith(".layers.json")]  # sweeps are curves, not table rows
         assert len(before) == len(committed) + 1
         # Rows start ranked by the probe's main metric; a click on "#" sorts high to low: the order reverses.
         headers = b.eval("[...document.querySelectorAll('table.board th')].map(h => h.textContent)")
@@ -105,7 +106,7 @@ def test_page_fits_1280_px_and_draws_the_layer_sweep(board_with_sweep, tmp_path)
         # one section per task; the sweep is a drawn curve: 3 layers x (probe, control) points, a chance line
         committed_tasks = [p for p in (REPO / "leaderboard" / "submissions").iterdir() if p.is_dir()]
         assert b.eval("document.querySelectorAll('section.task').length") == len(committed_tasks) + 1
-        fig = "document.querySelector('figure.sweep')"
+        fig = "document.querySelector('figure.sweep[data-family=\"example\"]')"
         assert b.eval(f"{fig}.querySelectorAll('circle.pt.probe').length") == 3
         assert b.eval(f"{fig}.querySelectorAll('circle.pt.control').length") == 3
         assert b.eval(f"{fig}.querySelector('line.chance') !== null")
@@ -136,3 +137,9 @@ def test_the_committed_page_fits_1280_px():
         # each table's rows fit too (a wide table inside a narrow section would not show in scrollWidth if clipped)
         widths = b.eval("[...document.querySelectorAll('table.board')].map(t => t.getBoundingClientRect().right)")
         assert max(widths) <= client
+        # SmolLM2's committed sweep: embeddings + 30 layers, probe and permuted control at each, the chance line
+        figs = b.eval("[...document.querySelectorAll('figure.sweep')].map(f => [f.querySelector('figcaption b').textContent,"
+                      " f.querySelectorAll('circle.pt.probe').length, f.querySelectorAll('circle.pt.control').length,"
+                      " f.querySelector('line.chance') !== null])")
+        smol = [f for f in figs if f[0] == "HuggingFaceTB/SmolLM2-135M-Instruct"]
+        assert smol and all(f[1:] == [31, 31, True] for f in smol)
