@@ -6,9 +6,9 @@ word maps to another word's vector. It loads through the ordinary `--model DIR` 
 function of the text, like any model) and is the checkpoint a vocabulary/tokenizer mix-up produces, a real
 way for a release to break. Its probe falls to chance, which on this task is only a few points below MiniLM.
 
-Power (measured here with 20 runs of each, paired by seed; docs/ci.md "Comparing two results"): the drop in MRR
-is 3.3 points with a paired t of 3.8 at 20 runs, 2.5 at 10 runs and 1.8 at 5 runs, where the one-sided 5 %
-threshold is 2.1. So this test uses 10 runs (seeds 0-9, the task's seed) for the baseline and the scrambled
+Power: measured on task v3 (20 runs each, paired by seed; docs/ci.md "Comparing two results") the drop in MRR was
+3.3 points with a paired t of 3.8 at 20 runs, 2.5 at 10 and 1.8 at 5 (one-sided 5 % threshold 2.1); on v4
+`bench/power.py` finds `compare` flags the scrambled copy from 3 runs (BENCHMARKS.md). This test uses 10 runs (seeds 0-9, the task's seed) for the baseline and the scrambled
 model, and 5 runs on seeds 20-24 for the other-seeds check (a null result needs no power). The controls are
 skipped (`controls=[]`): `compare` only reads the probe's scores, and each probe fit has its own seeded
 generator, so skipping them changes no number and halves the cost (~25 probe fits in all).
