@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import collections.abc
 import difflib
+import functools
 import importlib
 import inspect
 import os
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Strict, create_model
 
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.validation import Problem, validated
 
 T = TypeVar("T")
 
@@ -58,8 +62,7 @@ class Registry(Generic[T]):
     def build(self, name: str, args: dict[str, Any], where: str) -> Any:
         """Call `name`'s factory with `args`, each checked against its signature first (`check_args`)."""
         entry = self.get(name)
-        check_args(entry.obj, args, where, f"{self.kind} {name}")
-        return entry.obj(**args)
+        return entry.obj(**check_args(entry.obj, args, where, f"{self.kind} {name}"))
 
     def get(self, name: str) -> Entry:
         if name in self._entries:
@@ -86,54 +89,61 @@ def lazy(module: str, name: str):
     return call
 
 
-def check_args(fn: Any, args: dict[str, Any], where: str, what: str) -> None:
-    """One-line error for an arg `fn` does not take, or a value its annotation does not allow
+def check_args(fn: Any, args: dict[str, Any], where: str, what: str) -> dict[str, Any]:
+    """`args` checked against `fn`'s signature (`signature_model`): the checked values, or a one-line error
+    for an arg `fn` does not take, a missing required one, or a value its annotation does not allow
     (`where` names the field, e.g. "task x: dataset.args"; `what` the thing, e.g. "dataset audiofolder")."""
     target = getattr(fn, "target", None)
     if target is not None:
         fn = getattr(importlib.import_module(target[0]), target[1])
+    model = signature_model(fn)
+    if model is None:
+        return dict(args)
+    given = {k: v for k, v in args.items() if k != "progress"}
+
+    def message(p: Problem) -> str:
+        if p.kind == "unknown":
+            return f"{where}.{p.field}: unknown arg of {what}; {p.hint}valid: {p.valid}"
+        if p.kind == "missing":
+            return f"{where}.{p.field}: {what} needs this arg ({p.valid})"
+        return f"{where}.{p.field} must be {p.valid}, got {p.value!r} ({what})"
+
+    checked = validated(model, given, message)
+    return {**args, **{k: getattr(checked, k) for k in given if k in model.model_fields}}
+
+
+@functools.cache
+def signature_model(fn: Any) -> type[BaseModel] | None:
+    """A frozen pydantic model of `fn`'s keyword parameters (a class: its __init__'s), so any plugin's
+    builder gets the task file's checks: unknown keys refused (unless `fn` takes **kwargs), values exact
+    (strict: YAML's "no" is not false), required ones present. `progress` is the runner's, not the user's.
+    None when the signature cannot be read."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
-        return
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != "progress"]
-        for key in args:
-            if key not in accepted and key != "progress":
-                near = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
-                hint = f"did you mean {near[0]!r}? " if near else ""
-                raise GroundingEvalError(f"{where}.{key}: unknown arg of {what}; {hint}valid: {', '.join(accepted)}")
+        return None
     try:
         hints = typing.get_type_hints(fn.__init__ if inspect.isclass(fn) else fn)
-    except Exception:  # an annotation that does not resolve: nothing to check against
-        return
-    for key, value in args.items():
-        if key in hints:
-            ok, want = _accepts(hints[key], value)
-            if not ok:
-                raise GroundingEvalError(f"{where}.{key} must be {want}, got {value!r} ({what})")
+    except Exception:  # an annotation that does not resolve: check the names only
+        hints = {}
+    fields: dict[str, Any] = {}
+    for name, p in params.items():
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "progress":
+            tp = _lax_paths(hints.get(name, Any))
+            fields[name] = (tp, ... if p.default is p.empty else p.default)
+    extra = "allow" if any(p.kind is p.VAR_KEYWORD for p in params.values()) else "forbid"
+    config = ConfigDict(extra=extra, frozen=True, strict=True, arbitrary_types_allowed=True)
+    try:
+        return create_model(f"{getattr(fn, '__name__', 'builder')}_args", __config__=config, **fields)
+    except Exception:  # an annotation pydantic cannot check (a protocol, a bare TypeVar): names only
+        loose = {n: (Any, d) for n, (_, d) in fields.items()}
+        return create_model(f"{getattr(fn, '__name__', 'builder')}_args", __config__=config, **loose)
 
 
-def _accepts(tp: Any, value: Any) -> tuple[bool, str]:
-    """Whether `value` fits the annotation `tp` (the plain YAML types only; others pass), and what would."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        results = [_accepts(t, value) for t in typing.get_args(tp)]
-        return any(ok for ok, _ in results), " or ".join(want for _, want in results)
-    if tp is type(None):
-        return value is None, "null"
-    if tp is bool:
-        return isinstance(value, bool), "true or false"
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool), "an integer"
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-    if tp is str:
-        return isinstance(value, str), "a string"
-    if tp in (os.PathLike,) or origin is os.PathLike:
-        return isinstance(value, (str, os.PathLike)), "a path"
-    if origin in (list, tuple, collections.abc.Sequence):
-        inner = typing.get_args(tp)
-        fits = isinstance(value, (list, tuple)) and (not inner or all(_accepts(inner[0], v)[0] for v in value))
-        return fits, f"a list of ({_accepts(inner[0], None)[1]})" if inner else "a list"
-    return True, ""
+def _lax_paths(tp: Any) -> Any:
+    """A path parameter takes a string too (strict mode would want a Path object)."""
+    if tp in (Path, os.PathLike) or typing.get_origin(tp) is os.PathLike:
+        return Annotated[Path, Strict(False)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return typing.Union[tuple(_lax_paths(a) for a in typing.get_args(tp))]
+    return tp

@@ -1,19 +1,28 @@
 """The one way input is checked: frozen pydantic models (`extra="forbid"`) and one-line messages from their errors.
 
-Task files, grid files and results files are pydantic models; this module turns a pydantic error into the
-words users see: the field (dotted, `[i]` for list items), what would be valid (`Valid` metadata on the
-field, else its type in words), and what was given.
+Task files, grid files, results files, `--model-args`, `--backbone-args` and the args of every registered
+builder (through a model derived from its signature, `registry.check_args`) are pydantic models; this
+module turns a pydantic error into the words users see: the field (dotted, `[i]` for list items), what
+would be valid (`Valid` metadata on the field, else its type in words), did-you-mean for an unknown key,
+and what was given. Each caller words the line around those parts (`Problem`) for its flag or file.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
+import os
+import pathlib
 import types
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+from grounding_eval.errors import GroundingEvalError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,11 @@ def type_name(tp: Any) -> str:
     if origin is Literal:
         return "one of: " + ", ".join(map(str, typing.get_args(tp)))
     if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return ("null or " if len(inner) < len(typing.get_args(tp)) else "") + type_name(inner[0])
+        return " or ".join(type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if tp is Any:
+        return "any value"
     if tp is str:
         return "a string"
     if tp is bool:
@@ -69,8 +81,10 @@ def type_name(tp: Any) -> str:
         return "an integer"
     if tp is float:
         return "a number"
-    if origin is list:
-        (item,) = typing.get_args(tp) or (Any,)
+    if tp in (pathlib.Path, os.PathLike) or origin is os.PathLike:
+        return "a path"
+    if origin in (list, tuple, collections.abc.Sequence):
+        item = (typing.get_args(tp) or (Any,))[0]
         return f"a list of {type_name(item).removeprefix('a ').removeprefix('an ')}s" if item is not Any else "a list"
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return f"a mapping with keys {', '.join(tp.model_fields)}"
@@ -113,3 +127,92 @@ def expected(model: type[BaseModel], err: dict[str, Any]) -> str:
     kind = err["type"]
     is_type_error = kind.endswith("_type") or kind.endswith("_parsing") or kind == "int_from_float"
     return type_name(tp) if is_type_error or valid is None else valid
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with some input, in the parts every message is worded from."""
+
+    loc: tuple  # where in the input: field names, list indices
+    kind: str  # "unknown" (a key the model does not have), "missing" (a required one) or "invalid"
+    value: Any  # what was given (None for "missing")
+    valid: str  # what would be valid: words for the field, or for "unknown" the valid keys, comma-separated
+    hint: str = ""  # "did you mean 'x'? " when an unknown key is near a valid one
+
+    @property
+    def field(self) -> str:
+        return dotted(self.loc)
+
+
+def problem(model: type[BaseModel], err: dict[str, Any], data: Any = None) -> Problem:
+    """A pydantic error as a Problem. Inside a union pydantic adds the member's name to the location: the
+    Problem then points at the field holding the union, its value (looked up in `data`) and what the whole
+    union accepts."""
+    loc = _field_loc(model, tuple(err["loc"]))
+    if err["type"] == "extra_forbidden":
+        fields = list(_unwrap(field_at(model, loc[:-1])[0]).model_fields)
+        near = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
+        return Problem(loc, "unknown", loc[-1], ", ".join(fields), f"did you mean {near[0]!r}? " if near else "")
+    tp, valid = field_at(model, loc)
+    if err["type"] == "missing":
+        return Problem(loc, "missing", None, valid or type_name(tp))
+    if loc != tuple(err["loc"]):  # a union member failed: say what the whole field accepts
+        return Problem(loc, "invalid", _value_at(data, loc, err["input"]), valid or type_name(tp))
+    words = expected(model, err)
+    if valid is None and not _is_type_error(err):
+        words += f" ({err['msg'][0].lower()}{err['msg'][1:]})"  # a constraint (ge=1, ...) without Valid words
+    return Problem(loc, "invalid", err["input"], words)
+
+
+def _is_type_error(err: dict[str, Any]) -> bool:
+    kind = err["type"]
+    return kind.endswith("_type") or kind.endswith("_parsing") or kind in ("int_from_float", "literal_error")
+
+
+def _strip(tp: Any) -> Any:
+    """Annotated[X, ...] -> X and X | None -> X; a union of several types stays as it is."""
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _strip(inner[0]) if len(inner) == 1 else tp
+    return tp
+
+
+def _field_loc(model: type[BaseModel], loc: tuple) -> tuple:
+    """The longest start of `loc` that names model fields, list items and mapping keys (pydantic's union
+    member tags and what lies under them are cut off)."""
+    out: list = []
+    tp: Any = model
+    for part in loc:
+        tp = _strip(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if part not in tp.model_fields:
+                return (*out, part)  # an unknown key: the key itself is the place
+            tp = field_at(tp, (part,))[0]
+        elif typing.get_origin(tp) in (list, tuple, dict, collections.abc.Sequence, collections.abc.Mapping):
+            tp = (typing.get_args(tp) or (Any,))[-1]
+        else:
+            return tuple(out)
+        out.append(part)
+    return tuple(out)
+
+
+def _value_at(data: Any, loc: tuple, default: Any) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return default
+    return data
+
+
+def validated(model: type[M], data: dict[str, Any], message: Callable[[Problem], str]) -> M:
+    """`model` built from `data`, or a GroundingEvalError worded by `message` from the first problem
+    (unknown keys first: a typo explains the errors that follow from it)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+    first = min(errors, key=lambda e: e["type"] != "extra_forbidden")
+    raise GroundingEvalError(message(problem(model, first, data)).replace("\n", " ")) from None
