@@ -1,11 +1,16 @@
-"""Which process this is under data parallelism: read from what `accelerate launch` / torchrun set.
+"""Which process this is under data parallelism, and the few collectives every modality needs.
 
-Kept out of the modality rooms because the runner and every encoder ask the same question.
+Read from what `accelerate launch` / torchrun set (RANK, WORLD_SIZE, LOCAL_RANK). A plain run (WORLD_SIZE
+unset or 1) never imports torch.distributed here and never forms a process group: every helper below is
+then a no-op. Kept out of the modality rooms because the runner and every encoder ask the same questions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from typing import Any, Iterator, Sequence
 
 from grounding_eval.errors import GroundingEvalError
 
@@ -22,3 +27,56 @@ def data_parallel() -> tuple[int, int, int]:
     if not 0 <= rank < world:  # this process would own no batch and wait for the others forever
         raise GroundingEvalError(f"environment RANK={rank} is outside WORLD_SIZE={world}: valid ranks are 0..{world - 1}")
     return rank, world, _int("LOCAL_RANK", 0)
+
+
+def accelerate_state() -> Any:
+    """accelerate's PartialState when launched data parallel (forms the process group on first call), else None."""
+    if data_parallel()[1] <= 1:
+        return None
+    import torch  # heavy: only launched runs pay for it here
+    from accelerate import PartialState
+
+    # Without a GPU, accelerate only forms a (gloo) process group when told it is a CPU run.
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def is_main_process() -> bool:
+    """True in a plain run and in rank 0 of a launch: the one process that prints and writes results."""
+    return data_parallel()[0] == 0
+
+
+def agree_missing(missing: Sequence[int]) -> list[int]:
+    """Data parallel: the union of every process's missing item positions, sorted (one collective).
+
+    Processes that see different caches (per-node disks, a different --cache-dir, a shard only one of them
+    can read) would otherwise compute different batches, and a batch that is itself a collective (the
+    text side's split and gather) would pair up wrong batches, then hang.
+    """
+    if accelerate_state() is None:
+        return sorted(missing)
+    from accelerate.utils import gather_object  # imports torch, as accelerate_state already has
+
+    union: set[int] = set()
+    for part in gather_object([sorted(missing)]):  # one list per process
+        union.update(part)
+    return sorted(union)
+
+
+@contextlib.contextmanager
+def main_first() -> Iterator[None]:
+    """The body runs in the main process first, then in each node's first process, then in the rest, who
+    find its downloads and builds done instead of racing it to the same rename (a cache on a shared
+    filesystem or on each node's disk alike). A plain run: just the body."""
+    state = accelerate_state()
+    if state is None:
+        yield
+        return
+    with state.main_process_first(), state.local_main_process_first():
+        yield
+
+
+def end() -> None:
+    """Tear the process group down at the end of a launched run (NCCL warns and may leak without it)."""
+    dist = sys.modules.get("torch.distributed")  # only a run that imported it can have formed a group
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

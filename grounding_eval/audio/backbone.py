@@ -12,8 +12,9 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from grounding_eval.audio.io import CROP_MODES, RESAMPLER
-from grounding_eval.audio.pipeline import Decoder, decoded_batches, default_num_workers, rank_device
+from grounding_eval.audio.pipeline import Decoder, decoded_batches, default_num_workers
 from grounding_eval.data.base import Instance
+from grounding_eval.devices import rank_device
 from grounding_eval.encoders import PerceptionEncoder, ProgressCallback
 from grounding_eval.errors import GroundingEvalError
 

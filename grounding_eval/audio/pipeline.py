@@ -1,5 +1,5 @@
 """The shared audio pipeline around every backbone's forward: decode in worker processes, pool over
-time, pick the dtype, split the work across data-parallel processes.
+time, pick the dtype. (Each process's device under data parallelism: `grounding_eval.devices.rank_device`.)
 
 Decoding (file -> mono float32 at the backbone's rate, crop/pad policy applied; see `io.load_audio`)
 runs in `num_workers` worker processes of a torch DataLoader, which decode the next batches while the
@@ -17,7 +17,6 @@ import numpy as np
 
 from grounding_eval.audio.io import load_audio
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.parallel import data_parallel  # noqa: F401  (re-exported: used here and by backbones)
 
 DTYPES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
 POOLINGS: tuple[str, ...] = ("mean", "max", "mean+max")
@@ -124,10 +123,3 @@ def torch_dtype(name: str) -> Any:
 
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
-
-def rank_device(device: str) -> str:
-    """Under data parallelism each process takes its own GPU: plain 'cuda' becomes cuda:LOCAL_RANK."""
-    _, world, local = data_parallel()
-    if world > 1 and device == "cuda":
-        return f"cuda:{local}"
-    return device

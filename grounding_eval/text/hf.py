@@ -19,8 +19,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from grounding_eval.encoders import ProgressCallback, TextEncoder
-from grounding_eval.devices import pick_device
+from grounding_eval.devices import pick_device, rank_device  # noqa: F401  (pick_device: generative/ imports it from here)
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.parallel import data_parallel
 from grounding_eval.text import parallel
 from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
 from grounding_eval.text.pooling import POOLINGS, label_token_mask, normalise_pooling, token_weights
@@ -120,12 +121,15 @@ class HFTextEncoder(TextEncoder):
                 raise ValueError
         except ValueError:
             raise GroundingEvalError(f"--model-args max_length={args['max_length']}: give a whole number >= 2") from None
-        self.world = parallel.current_world()
         self.device_map = args.get("device_map")
-        if self.world.size > 1 and not self.device_map and args.get("device") in (None, "", "auto"):
-            self.device = self.world.device or pick_device(None)  # data parallel: each process its own GPU
-        else:
-            self.device = pick_device(args.get("device"))
+        world_size = data_parallel()[1]
+        if self.device_map and world_size > 1:  # before any collective: every process refuses alike
+            raise GroundingEvalError(
+                f"--model-args device_map={self.device_map}: under accelerate launch (WORLD_SIZE={world_size}) every "
+                "process would shard its own copy over all the GPUs; drop device_map (each process takes its own "
+                "GPU) or run one process without accelerate launch to shard a model too big for one GPU")
+        self.world = parallel.current_world()
+        self.device = rank_device(args.get("device"))  # under accelerate launch: this process's own GPU
         bs = str(args.get("batch_size", 32)).strip().lower()
         self.auto_batch = bs == "auto"
         if self.auto_batch:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from grounding_eval.parallel import accelerate_state
+
 
 @dataclass(frozen=True)
 class World:
@@ -35,15 +37,9 @@ def current_world() -> World:
     Only touches accelerate (and so torch.distributed) when a launcher set WORLD_SIZE > 1, so that a plain
     run never initialises a process group.
     """
-    import os
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    state = accelerate_state()
+    if state is None:
         return World()
-    import torch
-    from accelerate import PartialState
-
-    # Without a GPU, accelerate only forms a (gloo) process group when told it is a CPU run.
-    state = PartialState(cpu=not torch.cuda.is_available())
     return World(state.process_index, state.num_processes, str(state.device))
 
 
