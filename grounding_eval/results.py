@@ -14,7 +14,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -156,7 +156,23 @@ class Environment(_Open):
     git_hash: str | None
 
 
-class Results(_Strict):
+class _ResultsFile(_Strict):
+    """What every results file shares: `results` and `tasks` keyed by the same task names."""
+
+    @model_validator(mode="after")
+    def _same_tasks(self):
+        results, tasks = getattr(self, "results"), getattr(self, "tasks")
+        if set(results) != set(tasks):  # every reader pairs the two by task name
+            odd = sorted(set(results) ^ set(tasks))[0]
+            raise ValueError(f"@tasks.{odd}: 'results' and 'tasks' must name the same tasks")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """The plain JSON data, as written: keys that were never set are left out."""
+        return self.model_dump(exclude_unset=True)
+
+
+class Results(_ResultsFile):
     """One results file: one evaluation call, possibly several tasks (as in lm-eval)."""
 
     schema_version: Literal[1]
@@ -170,26 +186,210 @@ class Results(_Strict):
     output_file: str | None = None
     plot_files: list[str] | None = None
 
-    @model_validator(mode="after")
-    def _same_tasks(self) -> "Results":
-        if set(self.results) != set(self.tasks):  # every reader pairs the two by task name
-            odd = sorted(set(self.results) ^ set(self.tasks))[0]
-            raise ValueError(f"@tasks.{odd}: 'results' and 'tasks' must name the same tasks")
-        return self
-
-    def to_json(self) -> dict[str, Any]:
-        """The plain JSON data, as written: keys that were never set are left out."""
-        return self.model_dump(exclude_unset=True)
+    kind: ClassVar[str] = "probe"  # not a field: probe files carry no `kind` key (schema version 1 as written)
 
 
 RESULTS_SCHEMA: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema",
                                   **Results.model_json_schema()}
 
 
+# -- generative results (kind: generative) ---------------------------------------------------------------
+# Built by grounding_eval.generative (command.evaluate) from these models; read by compare and the leaderboard.
+
+class Interval(_Open):
+    """A score over clips (or concepts) with its bootstrap interval; mean null when nothing was scored."""
+
+    mean: float | None
+    ci: list[float] | None = Field(default=None, min_length=2, max_length=2)
+    n: int = Field(ge=0)
+
+
+class FadScore(_Strict):
+    """FAD at the set's own N and FAD-inf (extrapolated; NaN when N was too small to extrapolate)."""
+
+    fad: float
+    fad_inf: float
+    n_generated: int
+    n_reference: int
+
+
+class ScoreSet(_Open):
+    """One set of clips scored: `accuracy@K` (one key per K), MRR, KAD, FAD."""
+
+    __pydantic_extra__: dict[str, Interval] = Field(init=False)
+    n_clips: int = Field(ge=0)
+    mrr: Interval | None = None
+    kad: Interval | None = None
+    fad: FadScore | None = None
+    note: str | None = None
+
+    def metric(self, name: str) -> Interval | None:
+        """A text-audio score by name (`mrr`, `accuracy@1`, ...); None when not scored."""
+        value = getattr(self, name, None) if name in type(self).model_fields else (self.model_extra or {}).get(name)
+        return value if isinstance(value, Interval) else None
+
+
+class Outcomes(_Strict):
+    """What became of every program: counts per kind and the valid-audio rate with its interval."""
+
+    n: int = Field(ge=0)
+    counts: dict[str, int]
+    valid_rate: float = Field(ge=0, le=1)
+    valid_rate_interval: list[float] = Field(min_length=2, max_length=2)
+    interval: str
+
+
+class NoteScores(_Strict):
+    """The notes tier's weight-free scores: pitch error in cents, duration error."""
+
+    pitch_error_cents: Interval
+    pitch_error_cents_median: float | None
+    within_50_cents: Interval
+    octave_errors: int
+    unvoiced: int
+    duration_error_s: Interval
+
+
+class SystemScores(_Strict):
+    """One system (the model, or the template baseline): outcomes, scores over valid clips and with failures as silence."""
+
+    outcomes: Outcomes
+    valid_only: ScoreSet
+    failures_as_silence: ScoreSet
+    notes: NoteScores | None = None
+    shuffled_prompts: ScoreSet | None = None
+
+
+class GenerativePairedTest(PairedTest):
+    note: str | None = None
+
+
+class GenerativeScores(_Strict):
+    systems: dict[str, SystemScores] = Field(min_length=1)  # the model's system first, then the template control
+    controls: dict[str, ScoreSet] = {}  # silence, white_noise, split_half
+    paired_tests: dict[str, dict[str, GenerativePairedTest]] = {}  # "<system>_vs_shuffled_prompts" -> metric -> test
+
+
+class GenerativeTaskResult(_Strict):
+    """The headline numbers of one generative task: `results.<task>`."""
+
+    kind: Literal["generative"]
+    main_metric: str
+    results: GenerativeScores
+    chance: dict[str, float]
+
+    @property
+    def main_system(self) -> str:
+        """The system under test (the template baseline when the model is `template`)."""
+        return next(iter(self.results.systems))
+
+    def main(self, system: str | None = None, scored_on: str = "failures_as_silence") -> Interval | None:
+        """The main metric of a system, over `valid_only` or `failures_as_silence` clips."""
+        s = self.results.systems.get(system or self.main_system)
+        return getattr(s, scored_on).metric(self.main_metric) if s else None
+
+
+class Execution(_Open):
+    """One (prompt, sample) program and what became of it; `rank` is its clip's rank among all concepts
+    (the silent clip's rank for a failure), from which every per-clip score and the paired tests follow."""
+
+    prompt_id: str
+    sample: int = Field(ge=0)
+    kind: str
+    rank: int | None = Field(default=None, ge=1)
+
+
+class GenerativeDataset(_Strict):
+    name: str
+    fingerprint: str
+    n_concepts: int
+    n_references: int
+    provenance: Any = None
+
+
+class NamedIdentity(_Open):
+    name: str
+    identity: dict[str, Any]
+
+
+class GenerativeTaskRecord(_Strict):
+    """Everything needed to reproduce and audit one generative task: `tasks.<task>`."""
+
+    version: int
+    hash: str = Field(pattern="^[0-9a-f]{64}$")
+    config: dict[str, Any]
+    dataset: GenerativeDataset
+    concepts: list[str]
+    prompts: list[dict[str, Any]]
+    n_samples: int = Field(ge=1)
+    seed: int
+    generator: dict[str, Any]
+    executor: dict[str, Any]
+    protections: dict[str, Any]
+    embedder: NamedIdentity
+    judge_text_encoder: NamedIdentity
+    cache: dict[str, Any] = {}
+    executions: dict[str, list[Execution]]  # system -> one record per (prompt, sample), in that order
+    timing_seconds: dict[str, Number] = {}
+    sample_size_note: str | None = None
+
+
+class GenerativeResults(_ResultsFile):
+    """One generative results file (kind: generative): one task per call."""
+
+    schema_version: Literal[1]
+    kind: Literal["generative"]
+    results: dict[str, GenerativeTaskResult]
+    tasks: dict[str, GenerativeTaskRecord]
+    model: ModelRecord
+    environment: Environment
+    date: str
+    wall_time_seconds: float = Field(ge=0)
+    output_file: str | None = None
+    plot_files: list[str] | None = None
+
+
+GENERATIVE_RESULTS_SCHEMA: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                             **GenerativeResults.model_json_schema()}
+AnyResults = Results | GenerativeResults
+
+
 def parse_results(data: Any, source: str = "results") -> Results:
     """The typed results; a one-line GroundingEvalError names the first field that breaks the schema."""
+    return _parse(Results, data, source)
+
+
+def parse_generative_results(data: Any, source: str = "results") -> GenerativeResults:
+    """The typed results of a generative run (kind: generative); one line naming the first bad field."""
+    return _parse(GenerativeResults, data, source)
+
+
+# The `kind` key of a results file -> its model (probe files, the first kind, carry no `kind` key).
+RESULT_KINDS: dict[str, type[_ResultsFile]] = {"probe": Results, "generative": GenerativeResults}
+
+
+def results_kind(data: Any) -> str:
+    return data.get("kind", "probe") if isinstance(data, dict) else "probe"
+
+
+def parse_any(data: Any, source: str = "results") -> AnyResults:
+    """Probe or generative results, by the file's `kind` (an unknown kind is named with the valid ones)."""
+    kind = results_kind(data)
+    if kind not in RESULT_KINDS:
+        raise GroundingEvalError(f"{source}: field kind: {kind!r} is not a results kind; valid: {', '.join(RESULT_KINDS)}")
+    if kind != "probe":
+        source = f"{source} ({kind} results file)"
+    return _parse(RESULT_KINDS[kind], data, source)
+
+
+def as_results(res: AnyResults | dict[str, Any], source: str = "results") -> AnyResults:
+    """A typed results object from either a typed one or its plain JSON data."""
+    return res if isinstance(res, _ResultsFile) else parse_any(res, source)
+
+
+def _parse(model: type, data: Any, source: str) -> Any:
     try:
-        return Results.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise GroundingEvalError(f"{source}: {describe_error(exc.errors()[0])}") from None
 
@@ -209,20 +409,26 @@ def validate_results(data: Any, source: str = "results") -> None:
     parse_results(data, source)
 
 
-def load_results(path: str) -> dict[str, Any]:
-    """A results file as plain data, checked against the schema (`parse_results` for the typed form)."""
+def _read_json(path: str) -> Any:
     try:
-        data = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise GroundingEvalError(f"{path}: no such results file") from None
     except ValueError as exc:
         raise GroundingEvalError(f"{path}: not valid JSON ({exc})") from None
     except OSError as exc:  # a folder, no permission, ...
         raise GroundingEvalError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if isinstance(data, dict) and data.get("kind") == "generative":
-        raise GroundingEvalError(f"{path}: a generative results file (kind: generative): `grounding-eval validate` checks it; "
-                                 f"compare and the leaderboard read probe results only so far")
-    validate_results(data, path)
+
+
+def load(path: str) -> AnyResults:
+    """A results file of any kind, typed and checked against its schema (readers use its attributes)."""
+    return parse_any(_read_json(path), path)
+
+
+def load_results(path: str) -> dict[str, Any]:
+    """A results file of any kind as plain data, checked against its schema (`load` for the typed form)."""
+    data = _read_json(path)
+    parse_any(data, path)
     return data
 
 

@@ -196,10 +196,17 @@ def test_results_from_before_the_new_options_stay_comparable():
     old_cfg = {k: v for k, v in new_cfg.items() if k not in ("statistics", "procrustes")}
     old_cfg["probe"] = {k: v for k, v in new_cfg["probe"].items() if k not in ("negatives", "chunk_size")}
 
+    import json
+    from pathlib import Path
+
+    # A whole results file (compare reads typed, validated results): the golden run, its one task as "t".
+    golden = json.loads((Path(__file__).resolve().parent.parent / "leaderboard/golden/distro_sounds_audio_probe.json").read_text())
+    (name,) = golden["tasks"]
+
     def res(cfg):
-        task = {"version": 1, "config": cfg, "perception_encoder": {"name": "b", "identity": {}},
-                "dataset": {"name": "d", "fingerprint": "f"}, "concepts": ["a"], "seeds": [0]}
-        return {"tasks": {"t": task}}
+        task = {**golden["tasks"][name], "version": 1, "config": cfg, "perception_encoder": {"name": "b", "identity": {}},
+                "dataset": {**golden["tasks"][name]["dataset"], "name": "d", "fingerprint": "f"}, "concepts": ["a"], "seeds": [0]}
+        return {**golden, "results": {"t": golden["results"][name]}, "tasks": {"t": task}}
 
     assert setup_differences(res(old_cfg), res(new_cfg), "t")[0] == []
     in_batch = {**new_cfg, "probe": {**new_cfg["probe"], "negatives": "in_batch"}}

@@ -175,16 +175,17 @@ def test_cli_refuses_without_the_flag_and_round_trips_generations(tmp_path, caps
     assert "valid clips" in out and "failures as silence" in out and "control: split_half" in out and "results written to" in out
 
 
-def test_validate_checks_generative_results_and_compare_refuses_them(tmp_path, capsys):
-    """`validate` accepts a generative results file and names a broken field; compare says it reads probes only."""
+def test_validate_checks_generative_results_and_load_refuses_a_broken_one(tmp_path, capsys):
+    """`validate` accepts a generative results file and names a broken field; loading it (compare, leaderboard) refuses it."""
     import json
+    from pathlib import Path
 
     from grounding_eval import cli
     from grounding_eval.errors import GroundingEvalError
     from grounding_eval.results import load_results
 
-    good = {"schema_version": 1, "kind": "generative", "results": {"t": {}}, "tasks": {"t": {}}, "model": {"name": "m"},
-            "environment": {}, "date": "2026-12-01T00:00:00+00:00", "wall_time_seconds": 1.0}
+    # A real results file (the template baseline on notes_generative, as the harness wrote it): the schema is typed now.
+    good = json.loads((Path(__file__).parent / "data" / "notes_generative_template.json").read_text())
     path = tmp_path / "gen.json"
     path.write_text(json.dumps(good))
     assert cli.run(["validate", str(path)]) == 0

@@ -1,4 +1,4 @@
-"""`grounding-eval schema task|generative-task|results|grid`: print a file format's JSON Schema (for editors and other tools)."""
+"""`grounding-eval schema task|generative-task|results|generative-results|grid`: print a file format's JSON Schema (for editors and other tools)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from rich.console import Console
 
 from grounding_eval.cli.args import Parser
 from grounding_eval.grid import Grid
-from grounding_eval.results import RESULTS_SCHEMA
+from grounding_eval.results import GENERATIVE_RESULTS_SCHEMA, RESULTS_SCHEMA
 from grounding_eval.tasks.config import task_json_schema
 
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "task": task_json_schema,
     "generative-task": lambda: task_json_schema("generative"),
     "results": lambda: RESULTS_SCHEMA,
+    "generative-results": lambda: GENERATIVE_RESULTS_SCHEMA,
     "grid": Grid.model_json_schema,
 }
 

@@ -11,27 +11,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from pydantic import BaseModel, ConfigDict, ValidationError
 from rich.console import Console
 
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.generative.report import GENERATIVE_SCHEMA_VERSION, results_table, write_spectrograms
-
-
-class GenerativeResults(BaseModel):
-    """The results file of a generative run (schema_version 1, kind generative)."""
-
-    model_config = ConfigDict(extra="forbid")
-    schema_version: int
-    kind: str
-    results: dict[str, dict[str, Any]]
-    tasks: dict[str, dict[str, Any]]
-    model: dict[str, Any]
-    environment: dict[str, Any]
-    date: str
-    wall_time_seconds: float
-    output_file: str | None = None
-    plot_files: list[str] | None = None
+from grounding_eval.results import parse_generative_results
 
 
 def is_generative(task_names: Sequence[str], include_paths: Sequence[str]) -> bool:
@@ -70,14 +54,15 @@ def evaluate(model: str, task: str, *, allow_code_execution: bool = False, gener
         return entry
     plot = entry.pop("_plot")
     info = entry.pop("task_info")
-    out = {"schema_version": GENERATIVE_SCHEMA_VERSION, "kind": "generative", "results": {task: entry},
-           "tasks": {task: info}, "model": {"name": model, "kind": info["generator"]["generator"], "identity": info["generator"]},
-           "environment": environment(options.get("device") or "cpu"), "date": now_iso(),
-           "wall_time_seconds": time.perf_counter() - t0}
+    # Built through the typed model (grounding_eval.results.GenerativeResults): one definition of the file.
+    out = parse_generative_results({
+        "schema_version": GENERATIVE_SCHEMA_VERSION, "kind": "generative", "results": {task: entry}, "tasks": {task: info},
+        "model": {"name": model, "kind": info["generator"]["generator"], "identity": info["generator"]},
+        "environment": environment(options.get("device") or "cpu"), "date": now_iso(),
+        "wall_time_seconds": time.perf_counter() - t0}, "results (internal)").to_json()
     if output_path:
         from grounding_eval.atomic import atomic_write_json
 
-        validate(out, "results (internal)")
         path = Path(output_path)
         if path.suffix.lower() != ".json":
             path = path / safe_name(model) / f"results_{out['date'].replace(':', '-').replace('+00-00', 'Z')}.json"
@@ -90,12 +75,7 @@ def evaluate(model: str, task: str, *, allow_code_execution: bool = False, gener
 
 def validate(data: Any, source: str) -> None:
     """One line naming the first field that does not fit the generative results schema."""
-    try:
-        GenerativeResults.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise GroundingEvalError(f"{source}: field {field}: {err['msg']}") from None
+    parse_generative_results(data, source)
 
 
 def print_results(out: dict[str, Any], console: Console) -> None:

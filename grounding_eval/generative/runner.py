@@ -123,6 +123,7 @@ class SystemClips:
     records: list[dict]  # flattened (prompt, sample)
     wavs: list[Path | None]
     prompt_index: list[int]  # flattened -> prompt index
+    ranks: list[int] | None = None  # flattened -> the clip's rank among all concepts (a failure: the silent clip's)
 
 
 def run_programs(name: str, prompts: list[Prompt], texts: list[list[str]], executor, cache: ExecutionCache,
@@ -381,6 +382,7 @@ def score_system(run: Run, s: SystemClips, vecs: np.ndarray, index: dict[str, in
     filled = np.repeat(emb.floors["silence"][None], len(s.wavs), 0)  # a failed sample counts as the silent clip
     filled[valid] = vecs
     entry["failures_as_silence"] = score_set(filled, all_concept, emb.refs, emb.ref_concept, judge.similarity(filled), k, cfg, seed)
+    s.ranks = [int(r) for r in entry["failures_as_silence"].get("_ranks", [])]  # per clip, for paired compares
     if cfg.prompts.notes:
         entry["notes"] = _pitch_scores(s, valid, cfg, seed)
     n_concepts = len(judge.text)
@@ -441,7 +443,8 @@ def task_info(run: Run, ds, refs, prompts, generator, executor, systems, emb: Em
         "embedder": {"name": emb.embedder.name, "identity": emb.embedder.identity(), "cache_key": emb.embedder.cache_key()},
         "judge_text_encoder": {"name": cfg.scoring.text_encoder, "identity": text_enc.identity()},
         "cache": {"generations": gen_stats, "embeddings": emb.stats},
-        "executions": {s.name: [{"prompt_id": s.prompts[i].id, "sample": j - s.prompt_index.index(i), **r}
+        "executions": {s.name: [{"prompt_id": s.prompts[i].id, "sample": j - s.prompt_index.index(i), **r,
+                                 **({"rank": s.ranks[j]} if s.ranks else {})}
                                 for j, (i, r) in enumerate(zip(s.prompt_index, s.records))] for s in systems},
         "timing_seconds": {**run.timing, "total": round(time.perf_counter() - t0, 3)},
         "sample_size_note": ("FAD at the set's own N is biased by N (it grows as N shrinks): compare FAD only at equal N "
