@@ -123,7 +123,7 @@ def signature_model(fn: Any) -> type[BaseModel] | None:
     except (TypeError, ValueError):
         return None
     try:
-        hints = typing.get_type_hints(fn.__init__ if inspect.isclass(fn) else fn)
+        hints = typing.get_type_hints(fn.__init__ if inspect.isclass(fn) else fn, include_extras=True)
     except Exception:  # an annotation that does not resolve: check the names only
         hints = {}
     fields: dict[str, Any] = {}

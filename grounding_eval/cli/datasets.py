@@ -15,6 +15,7 @@ from rich.table import Table
 
 from grounding_eval import plugins
 from grounding_eval.cli.args import Parser, key_values
+from grounding_eval.data.clips import reason_kind
 from grounding_eval.errors import GroundingEvalError
 
 
@@ -53,7 +54,7 @@ def cmd(argv: Sequence[str], console: Console) -> int:
     counts = Counter(i.concept for i in ds.instances)
     console.print(f"[bold]{ds.name}[/]: {len(ds.concepts)} classes, {len(ds.instances)} clips, "
                   f"{len(ds.skipped)} skipped; fingerprint {ds.fingerprint()[:16]}")
-    by_reason = Counter(s.reason.split(" (")[0] for s in ds.skipped)
+    by_reason = Counter(reason_kind(s.reason) for s in ds.skipped)
     if by_reason:
         console.print("skipped by reason: " + ", ".join(f"{r} {n}" for r, n in sorted(by_reason.items())))
         table = Table(title=f"skipped files (first {min(args.show, len(ds.skipped))} of {len(ds.skipped)})")

@@ -12,6 +12,8 @@ Checks are cached per file (size and mtime), so a rerun over 50 000 clips does n
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import hashlib
 import io
 import json
@@ -24,8 +26,13 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import soundfile as sf
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from grounding_eval.audio.io import is_silent
 from grounding_eval.data.base import Concept, GroundingDataset, Instance, SkippedInstance
+from grounding_eval.data.options import ClipOptions
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.paths import datasets_dir
 
@@ -47,6 +54,11 @@ class ClipCheck:
     def __post_init__(self) -> None:
         if self.min_seconds < 0:
             raise GroundingEvalError(f"min_seconds must be >= 0, got {self.min_seconds}")
+
+    @classmethod
+    def of(cls, options: ClipOptions) -> ClipCheck:
+        """The file checks a dataset's clip options ask for."""
+        return cls(min_seconds=options.min_seconds, silence_db=options.silence_db, decode=options.check_audio)
 
     def key(self) -> str:
         return json.dumps({**asdict(self), "v": CHECK_VERSION}, sort_keys=True)
@@ -84,10 +96,6 @@ def decoder_message(exc: BaseException) -> str:
 
 def inspect_file(path: str, check: ClipCheck) -> Verdict:
     """Check one file against `check`; never raises for a bad file, returns the reason instead."""
-    import soundfile as sf
-
-    from grounding_eval.audio.io import is_silent
-
     p = Path(path)
     if not p.is_file():
         return Verdict(None, "missing")
@@ -189,16 +197,11 @@ def _progress_bar(total: int, label: str, enabled: bool):
 
     Off inside the runner, whose status spinner is already a live display on the terminal.
     """
-    import contextlib
-
     if not enabled or total < 200:
         return contextlib.nullcontext(lambda n=1: None)
 
     @contextlib.contextmanager
     def bar():
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=Console(stderr=True), transient=True) as prog:
             task = prog.add_task(label, total=total)
@@ -212,29 +215,22 @@ def assemble(
     concepts: Sequence[Concept],
     candidates: Iterable[Candidate],
     *,
-    check: ClipCheck,
+    options: ClipOptions,
     cache_root: str | os.PathLike[str] | None,
-    max_clips_per_class: int | None = None,
-    seed: int = 0,
-    min_clips_per_class: int = 1,
     shared_clips: bool = False,
     skipped: Sequence[SkippedInstance] = (),
     provenance: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> GroundingDataset:
-    """Check candidates, cap them per class with `seed`, and return the dataset.
+    """Check candidates, cap them per class with the seed, drop small classes, and return the dataset.
 
     Classes are visited in `concepts` order and each class's candidates in a seeded order, checking
     files until `max_clips_per_class` usable ones are found (unchecked extras are not reported). A
-    class with no candidate at all is dropped (listed in provenance `dropped_classes`); a class whose
-    candidates were all skipped is an error, since the user's data is broken, not merely sparse.
-    `shared_clips` lets one file stand for several classes (multi-label selections); otherwise a file
-    whose bytes were already used is skipped as a duplicate.
+    class with no candidate at all is dropped (listed in provenance `dropped_classes`), as is one with
+    fewer than `min_clips_per_class` usable clips; a class whose candidates were all skipped is an error,
+    since the user's data is broken, not merely sparse. `shared_clips` lets one file stand for several
+    classes (multi-label selections); otherwise a file whose bytes were already used is a duplicate.
     """
-    if max_clips_per_class is not None and int(max_clips_per_class) < 1:
-        raise GroundingEvalError(f"{name}: max_clips_per_class must be >= 1 or null, got {max_clips_per_class}")
-    if int(min_clips_per_class) < 1:
-        raise GroundingEvalError(f"{name}: min_clips_per_class must be >= 1, got {min_clips_per_class}")
     by_concept: dict[str, list[Candidate]] = defaultdict(list)
     known = {c.name for c in concepts}
     for cand in candidates:
@@ -242,12 +238,14 @@ def assemble(
             raise GroundingEvalError(f"{name}: clip {cand.id} has label {cand.concept!r}, which is not a class")
         by_concept[cand.concept].append(cand)
 
+    check = ClipCheck.of(options)
     cache = VerdictCache(cache_root, check)
     out_skipped = list(skipped)
     instances: list[Instance] = []
     dropped: dict[str, str] = {}
     emptied: dict[str, Counter[str]] = {}
     first_with_hash: dict[str, str] = {}
+    cap, least = options.max_clips_per_class, options.min_clips_per_class
     # When capped, only about max * classes files are read; the bar counts every candidate either way.
     total = sum(len(v) for v in by_concept.values())
     try:
@@ -257,13 +255,13 @@ def assemble(
                 if not cands:
                     dropped[concept.name] = "no clip"
                     continue
-                order = seeded_order(cands, seed, concept.name) if max_clips_per_class else sorted(cands, key=lambda c: c.id)
-                kept, reasons = _usable_clips(concept.name, order, cache, check, max_clips_per_class, shared_clips,
+                order = seeded_order(cands, options.seed, concept.name) if cap else sorted(cands, key=lambda c: c.id)
+                kept, reasons = _usable_clips(concept.name, order, cache, check, cap, shared_clips,
                                               first_with_hash, out_skipped, advance)
                 if not kept:
                     emptied[concept.name] = reasons
-                elif len(kept) < int(min_clips_per_class):
-                    dropped[concept.name] = f"{len(kept)} usable clip(s) < min_clips_per_class {min_clips_per_class}"
+                elif len(kept) < least:
+                    dropped[concept.name] = f"{len(kept)} usable clip(s), fewer than {least} = min_clips_per_class"
                     for inst in kept:
                         out_skipped.append(SkippedInstance(inst.id, f"class dropped ({dropped[concept.name]})"))
                 else:
@@ -302,7 +300,7 @@ def _usable_clips(concept: str, order: list[Candidate], cache: VerdictCache, che
         if reason is None and v.sha256 is not None:
             dup = first_with_hash.get(v.sha256)
             if dup is not None and not (shared_clips and dup.split("#")[0] == cand.id.split("#")[0]):
-                reason = f"duplicate (same content as {dup})"
+                reason = f"duplicate content of {dup}"
             else:
                 first_with_hash.setdefault(v.sha256, cand.id)
         if reason is not None:
@@ -319,5 +317,18 @@ def _usable_clips(concept: str, order: list[Candidate], cache: VerdictCache, che
 
 
 def reason_kind(reason: str) -> str:
-    """The reason's first words ("unreadable", "too short", ...), for the per-reason counts."""
-    return reason.split(" (")[0].strip()
+    """The reason's first words ("unreadable", "too short", "duplicate content", ...), for the per-reason counts."""
+    return re.split(r" \(| of ", reason, maxsplit=1)[0].strip()
+
+
+def read_csv_rows(path: Path, required: Sequence[str], hint: str = "") -> list[dict[str, str]]:
+    """The rows of a CSV file with a header naming at least the `required` columns; else a one-line error
+    naming the file, the first missing column, the columns it has and `hint` (default: the expected header)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        cols = reader.fieldnames or []
+        missing = [c for c in required if c not in cols]
+        if missing:
+            raise GroundingEvalError(f"{path}: no column {missing[0]!r} (columns: {', '.join(cols)}); "
+                                     f"{hint or 'expected header ' + ','.join(required)}")
+        return list(reader)

@@ -20,11 +20,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from grounding_eval.data.base import Concept, GroundingDataset, Instance, SkippedInstance, sha256_file
+from grounding_eval.data.base import Concept, GroundingDataset, sha256_file
+from grounding_eval.data.clips import Candidate, assemble
+from grounding_eval.data.options import ClipOptions, clip_builder
 from grounding_eval.data.rcc import iter_rcc_files
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.paths import datasets_dir
@@ -251,7 +253,7 @@ def _build_atomically(out: Path, rows: list[LabelRow], roots: dict[str, Path], s
         shutil.rmtree(aside, ignore_errors=True)
 
 
-def _check_options(edition: int, packages: list[str] | None, min_clips_per_concept: int) -> list[str]:
+def _check_options(edition: int, packages: list[str] | None) -> list[str]:
     """The packages to read, after checking the options (one line per mistake)."""
     if edition not in LABEL_MAPS:
         raise GroundingEvalError(
@@ -265,59 +267,36 @@ def _check_options(edition: int, packages: list[str] | None, min_clips_per_conce
             f"unknown distro_sounds package(s) {', '.join(unknown)} for edition {edition}: "
             f"choose from {', '.join(sorted(known))}"
         )
-    if min_clips_per_concept < 1:
-        raise GroundingEvalError(f"min_clips_per_concept must be >= 1, got {min_clips_per_concept}")
     return selected
 
 
-def _instances(labelled: list[LabelRow], manifest: list[dict[str, str]], out: Path,
-               skipped: list[SkippedInstance]) -> list[Instance]:
-    """One instance per labelled clip found in the build; missing and duplicate clips go to `skipped`."""
+def _candidates(labelled: list[LabelRow], manifest: list[dict[str, str]], out: Path) -> list[Candidate]:
+    """One candidate per labelled clip; a clip the build did not find points at a file that is not there
+    (so it is skipped as "missing")."""
     by_id = {m["id"]: m for m in manifest}
-    instances: list[Instance] = []
-    first_with_hash: dict[str, str] = {}
-    for row in sorted(labelled, key=lambda r: r.id):
+    out_cands = []
+    for row in labelled:
         m = by_id.get(row.id)
-        if m is None:
-            skipped.append(SkippedInstance(row.id, "missing"))
-            continue
-        # Identical bytes under two names (e.g. a sound reused by two activities) would leak between
-        # splits and double-count in retrieval; keep the first.
-        dup = first_with_hash.setdefault(m["sha256"], row.id)
-        if dup != row.id:
-            skipped.append(SkippedInstance(row.id, f"duplicate content of {dup}"))
-            continue
-        instances.append(Instance(id=row.id, concept=row.label, source=str((out / m["path"]).resolve()),
-                                  content_hash=m["sha256"],
-                                  meta={"package": row.package, "source_path": m["source_path"], "note": row.note}))
-    return instances
+        path = (out / m["path"]).resolve() if m else out / row.local_relpath()
+        out_cands.append(Candidate(id=row.id, concept=row.label, path=str(path), meta={
+            "package": row.package, "source_path": m["source_path"] if m else None, "note": row.note}))
+    return out_cands
 
 
-def _drop_small(instances: list[Instance], min_clips: int, skipped: list[SkippedInstance]) -> list[Instance]:
-    """The instances of concepts with at least `min_clips` clips; the others go to `skipped` with the count."""
-    counts = Counter(i.concept for i in instances)
-    for inst in instances:
-        if counts[inst.concept] < min_clips:
-            skipped.append(SkippedInstance(
-                inst.id, f"concept {inst.concept!r} has {counts[inst.concept]} clip(s), fewer than {min_clips}"))
-    return [i for i in instances if counts[i.concept] >= min_clips]
-
-
-def build_distro_sounds(
-    root: str | None = None,
-    min_clips_per_concept: int = 1,
-    packages: list[str] | None = None,
-    edition: int = LATEST_EDITION,
-) -> GroundingDataset:
+# check_audio is off by default: the label maps were written from these files, and the shipped tasks'
+# data (their fingerprints) were defined without decoding them. Turn it on to apply min_seconds/silence_db.
+@clip_builder(check_audio=False)
+def build_distro_sounds(root: str | None = None, packages: list[str] | None = None, edition: int = LATEST_EDITION,
+                        *, clips: ClipOptions) -> GroundingDataset:
     """Build (or reuse) the distro_sounds dataset from the installed Debian packages.
 
     `edition` picks the label map and its packages (1: the three-package original, 2: the default);
     `root` is the folder the clips are extracted to (default: datasets_dir()/distro_sounds for edition 1,
     distro_sounds_<edition> otherwise, so editions never rebuild each other's folder); `packages` limits
-    the sources (default: all of the edition's); concepts with fewer than `min_clips_per_concept` clips
-    are dropped and their clips reported in `skipped`.
+    the sources (default: all of the edition's); the clip options are every clip dataset's (a class with
+    fewer than `min_clips_per_class` clips is dropped, its clips reported in `skipped`).
     """
-    selected = _check_options(edition, packages, min_clips_per_concept)
+    selected = _check_options(edition, packages)
     roots = {p: _locate(p, edition) for p in selected}
     versions = {p: _package_version(p) for p in selected}
 
@@ -342,20 +321,13 @@ def build_distro_sounds(
     # Files the map leaves unlabelled are not instances, so they are not listed as skipped one by one (edition
     # 2 has 11,317 of them, mostly spoken stamp descriptions, which would swell every results file to
     # megabytes); the map itself gives each one's reason, and provenance counts them.
-    skipped: list[SkippedInstance] = []
-    instances = _drop_small(_instances(labelled, manifest, out, skipped), min_clips_per_concept, skipped)
     parents = read_parents()
     concepts = [
         Concept(name=c, text=concept_text(c), parent=parents.get(c), aliases=tuple(p.lower() for p in c.split(", ")[1:]))
-        for c in sorted({i.concept for i in instances})
+        for c in sorted({r.label for r in labelled})
     ]
-    skipped.sort(key=lambda s: s.id)
-    return GroundingDataset(
-        name=NAME,
-        concepts=concepts,
-        instances=instances,
-        skipped=skipped,
-        provenance={"packages": versions, "label_map_sha256": label_map_sha, "root": str(out.resolve()),
-                    "edition": edition, "label_map": LABEL_MAPS[edition].name,
-                    "unlabelled_files": len(rows) - len(labelled)},
-    )
+    data = assemble(NAME, concepts, _candidates(labelled, manifest, out), options=clips, cache_root=out, provenance={
+        "packages": versions, "label_map_sha256": label_map_sha, "root": str(out.resolve()), "edition": edition,
+        "label_map": LABEL_MAPS[edition].name, "unlabelled_files": len(rows) - len(labelled)})
+    data.instances.sort(key=lambda i: i.id)  # in id order, not by class: the order its fingerprint always had
+    return data

@@ -11,14 +11,14 @@ fold protocol does not apply, but a user may still want to keep one fold aside.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from grounding_eval.data.base import GroundingDataset
-from grounding_eval.data.clips import Candidate, ClipCheck, assemble
+from grounding_eval.data.clips import Candidate, assemble, read_csv_rows
 from grounding_eval.data.local import concepts_for
+from grounding_eval.data.options import ClipOptions, clip_builder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.paths import datasets_dir
 
@@ -59,13 +59,7 @@ def read_metadata(layout: FoldLayout, root: Path) -> list[dict[str, str]]:
     meta = root / layout.metadata
     if not meta.is_file():
         raise GroundingEvalError(f"{layout.name} not found at {root} (no {layout.metadata}): {layout.where_to_put_it(root)}")
-    with open(meta, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        cols = reader.fieldnames or []
-        for needed in (layout.file_column, layout.label_column, layout.fold_column):
-            if needed not in cols:
-                raise GroundingEvalError(f"{meta}: no column {needed!r} (columns: {', '.join(cols)})")
-        rows = list(reader)
+    rows = read_csv_rows(meta, (layout.file_column, layout.label_column, layout.fold_column))
     for lineno, row in enumerate(rows, 2):
         fold = row[layout.fold_column].strip()
         if not fold.isdigit() or not 1 <= int(fold) <= layout.n_folds:
@@ -88,21 +82,10 @@ def _folds(layout: FoldLayout, folds: int | Sequence[int] | None) -> list[int]:
     return sorted(set(out))
 
 
-def build_fold_layout(
-    layout: FoldLayout,
-    root: str | None = None,
-    folds: int | Sequence[int] | None = None,
-    row_filter: Any = None,
-    max_clips_per_class: int | None = None,
-    seed: int = 0,
-    min_clips_per_class: int = 1,
-    min_seconds: float = 0.0,
-    silence_db: float | None = -60.0,
-    check_audio: bool = True,
-    prompts: str | None = None,
-    extra_provenance: dict[str, Any] | None = None,
-    progress: bool = False,
-) -> GroundingDataset:
+def build_fold_layout(layout: FoldLayout, root: str | None, folds: int | Sequence[int] | None, row_filter: Any,
+                      clips: ClipOptions, prompts: str | None, extra_provenance: dict[str, Any], progress: bool
+                      ) -> GroundingDataset:
+    """The clips of `layout` under `root` in `folds` that pass `row_filter` (a metadata row -> bool, or None)."""
     base = Path(root).expanduser() if root is not None else layout.default_root()
     rows = read_metadata(layout, base)
     keep_folds = _folds(layout, folds)
@@ -116,36 +99,27 @@ def build_fold_layout(
     labels = sorted({c.concept for c in candidates})
     if not labels:
         raise GroundingEvalError(f"{layout.name}: no clip in folds {keep_folds} at {base}")
-    prov = {"source": "official", "root": str(base.resolve()), "folds": keep_folds, **(extra_provenance or {})}
-    return assemble(layout.name, concepts_for(labels, prompts), candidates,
-                    check=ClipCheck(min_seconds=float(min_seconds), silence_db=silence_db, decode=bool(check_audio)),
-                    cache_root=base, max_clips_per_class=max_clips_per_class, seed=seed,
-                    min_clips_per_class=min_clips_per_class, provenance=prov, progress=progress)
+    prov = {"source": "official", "root": str(base.resolve()), "folds": keep_folds, **extra_provenance}
+    return assemble(layout.name, concepts_for(labels, prompts), candidates, options=clips, cache_root=base,
+                    provenance=prov, progress=progress)
 
 
-def build_esc50(root: str | None = None, folds: int | Sequence[int] | None = None, esc10_only: bool = False,
-                max_clips_per_class: int | None = None, seed: int = 0, min_clips_per_class: int = 1,
-                min_seconds: float = 0.0, silence_db: float | None = -60.0, check_audio: bool = True,
-                prompts: str | None = None, progress: bool = False) -> GroundingDataset:
-    """ESC-50 (or its ESC-10 subset with `esc10_only`); the other options are every clip dataset's.
-    Spelled out (no **options) so that the registry's argument check sees each of them."""
+@clip_builder
+def build_esc50(root: str | None = None, folds: int | Sequence[int] | None = None, esc10_only: bool = False, *,
+                clips: ClipOptions, prompts: str | None = None, progress: bool = False) -> GroundingDataset:
+    """ESC-50 (or its ESC-10 subset with `esc10_only`); the clip options are every clip dataset's."""
     filt = (lambda row: row.get("esc10", "").strip().lower() == "true") if esc10_only else None
-    return build_fold_layout(ESC50, root, folds, filt, max_clips_per_class, seed, min_clips_per_class, min_seconds,
-                             silence_db, check_audio, prompts, extra_provenance={"esc10_only": bool(esc10_only)},
-                             progress=progress)
+    return build_fold_layout(ESC50, root, folds, filt, clips, prompts, {"esc10_only": bool(esc10_only)}, progress)
 
 
+@clip_builder
 def build_urbansound8k(root: str | None = None, folds: int | Sequence[int] | None = None, salience: int | None = None,
-                       max_clips_per_class: int | None = None, seed: int = 0, min_clips_per_class: int = 1,
-                       min_seconds: float = 0.0, silence_db: float | None = -60.0, check_audio: bool = True,
-                       prompts: str | None = None, progress: bool = False) -> GroundingDataset:
+                       *, clips: ClipOptions, prompts: str | None = None, progress: bool = False) -> GroundingDataset:
     """UrbanSound8K; `salience` 1 keeps foreground clips only, 2 background only (default: both)."""
     if salience not in (None, 1, 2):
         raise GroundingEvalError(f"urbansound8k: salience {salience!r} is not valid; choose 1 (foreground), 2 (background) or null")
     filt = (lambda row: row.get("salience", "").strip() == str(salience)) if salience else None
-    return build_fold_layout(URBANSOUND8K, root, folds, filt, max_clips_per_class, seed, min_clips_per_class,
-                             min_seconds, silence_db, check_audio, prompts, extra_provenance={"salience": salience},
-                             progress=progress)
+    return build_fold_layout(URBANSOUND8K, root, folds, filt, clips, prompts, {"salience": salience}, progress)
 
 
 def describe(layout: FoldLayout, root: str | None = None) -> dict[str, str]:

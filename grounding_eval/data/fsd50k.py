@@ -35,7 +35,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from grounding_eval.data.base import Concept, GroundingDataset
-from grounding_eval.data.clips import Candidate, ClipCheck, assemble, seeded_order
+from grounding_eval.data.clips import Candidate, assemble, read_csv_rows, seeded_order
+from grounding_eval.data.hub import label_names, open_hub
+from grounding_eval.data.options import ClipOptions, clip_builder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.paths import datasets_dir
 
@@ -214,14 +216,7 @@ class Clip:
 def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     if not path.is_file():
         raise GroundingEvalError(f"FSD50K file missing: {path}; {where_to_put_it(path.parent.parent)}")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise GroundingEvalError(
-                f"{path}: no column {missing[0]!r}; expected header {','.join(required)} (got {','.join(reader.fieldnames or [])})"
-            )
-        return list(reader)
+    return read_csv_rows(path, required)
 
 
 def read_vocabulary(path: Path) -> tuple[list[str], dict[str, str]]:
@@ -321,23 +316,20 @@ def _check_choice(arg: str, value: str, valid: Sequence[str]) -> None:
         raise GroundingEvalError(f"fsd50k: {arg} {value!r} is not valid; choose from {', '.join(valid)}")
 
 
+@clip_builder
 def build_fsd50k(
     root: str | None = None,
     splits: str | list[str] | None = None,
     class_set: str = "leaves",
     clip_selection: str = "single_label",
-    max_clips_per_class: int | None = None,
-    seed: int = 0,
-    min_clips_per_class: int = 1,
+    *,
+    clips: ClipOptions,
     ontology: str | None = None,
     hub_id: str | None = None,
     revision: str | None = None,
     streaming: bool = False,
     audio_column: str | None = None,
     label_column: str | None = None,
-    min_seconds: float = 0.0,
-    silence_db: float | None = -60.0,
-    check_audio: bool = True,
     progress: bool = False,
 ) -> GroundingDataset:
     """FSD50K concepts and clips. `root`: the official layout (default: datasets_dir()/FSD50K); or
@@ -349,7 +341,6 @@ def build_fsd50k(
     """
     _check_choice("class_set", class_set, CLASS_SETS)
     _check_choice("clip_selection", clip_selection, SELECTIONS)
-    check = ClipCheck(min_seconds=float(min_seconds), silence_db=silence_db, decode=bool(check_audio))
     if hub_id is not None and root is not None:
         raise GroundingEvalError("fsd50k: give either root (official layout) or hub_id, not both")
 
@@ -372,8 +363,8 @@ def build_fsd50k(
     # accidental subset relations.
     hierarchy = (ontology_hierarchy(ontology, vocab, mids) if ontology
                  else infer_hierarchy([c.labels for c in all_clips], vocab))
-    clips = [c for c in all_clips if c.split in chosen_splits]
-    classes, pairs, left_out = select(clips, hierarchy, class_set, clip_selection)
+    in_splits = [c for c in all_clips if c.split in chosen_splits]
+    classes, pairs, left_out = select(in_splits, hierarchy, class_set, clip_selection)
     shared = clip_selection != "single_label"
     candidates = [
         Candidate(id=f"{clip.id}#{lbl}" if shared else clip.id, concept=lbl, path=clip.path or "",
@@ -381,26 +372,23 @@ def build_fsd50k(
         for clip, lbl in pairs
     ]
     if source is not None:
-        candidates = _materialize(source, candidates, pairs, max_clips_per_class, seed)
+        candidates = _materialize(source, candidates, pairs, clips.max_clips_per_class, clips.seed)
     concepts = [concept_for(lbl, hierarchy.top.get(lbl)) for lbl in classes]
     prov.update({
         "splits": chosen_splits, "class_set": class_set, "clip_selection": clip_selection,
         "hierarchy": hierarchy.source, "n_vocabulary": len(vocab), "n_leaves": len(hierarchy.leaves()),
-        "clips_in_splits": len(clips), "clips_left_out_by_selection": left_out,
-        "max_clips_per_class": max_clips_per_class, "seed": seed,
+        "clips_in_splits": len(in_splits), "clips_left_out_by_selection": left_out,
+        "max_clips_per_class": clips.max_clips_per_class, "seed": clips.seed,
         "prompts_sha256": hashlib.sha256(PROMPTS_CSV.read_bytes()).hexdigest(),
     })
-    return assemble(NAME, concepts, candidates, check=check, cache_root=cache_root,
-                    max_clips_per_class=max_clips_per_class, seed=seed, min_clips_per_class=min_clips_per_class,
-                    shared_clips=shared, provenance=prov, progress=progress)
+    return assemble(NAME, concepts, candidates, options=clips, cache_root=cache_root, shared_clips=shared,
+                    provenance=prov, progress=progress)
 
 
 # --- hub copies -------------------------------------------------------------------------------------
 
 
 def _read_hub(hub_id, revision, streaming, splits, audio_column, label_column):
-    from grounding_eval.data.hub import label_names, open_hub
-
     wanted = None
     if splits is not None:
         wanted = [s.strip() for s in splits.split(",")] if isinstance(splits, str) else list(splits)

@@ -12,12 +12,13 @@ The prompt text of a label is the label with "_" and "-" read as spaces, lower-c
 
 from __future__ import annotations
 
-import csv
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
 from grounding_eval.data.base import Concept, GroundingDataset, SkippedInstance
-from grounding_eval.data.clips import Candidate, ClipCheck, assemble
+from grounding_eval.data.clips import Candidate, assemble, read_csv_rows
+from grounding_eval.data.options import ClipOptions, clip_builder
 from grounding_eval.errors import GroundingEvalError
 
 
@@ -31,14 +32,10 @@ def read_prompts(path: str | Path) -> dict[str, tuple[str, tuple[str, ...]]]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise GroundingEvalError(f"prompts file {p} does not exist (a CSV with columns label,text[,aliases])")
-    with open(p, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not {"label", "text"} <= set(reader.fieldnames or []):
-            raise GroundingEvalError(f"{p}: needs columns label,text[,aliases]; got {','.join(reader.fieldnames or [])}")
-        out = {}
-        for row in reader:
-            aliases = tuple(a.strip() for a in (row.get("aliases") or "").split("|") if a.strip())
-            out[row["label"].strip()] = ((row["text"] or "").strip() or label_text(row["label"]), aliases)
+    out = {}
+    for row in read_csv_rows(p, ("label", "text"), "expected header label,text[,aliases]"):
+        aliases = tuple(a.strip() for a in (row.get("aliases") or "").split("|") if a.strip())
+        out[row["label"].strip()] = ((row["text"] or "").strip() or label_text(row["label"]), aliases)
     return out
 
 
@@ -60,21 +57,8 @@ def concepts_for(labels: Sequence[str], prompts: str | None = None) -> list[Conc
     return out
 
 
-def _check(min_seconds: float, silence_db: float | None, check_audio: bool) -> ClipCheck:
-    return ClipCheck(min_seconds=float(min_seconds), silence_db=silence_db, decode=bool(check_audio))
-
-
-def build_audiofolder(
-    root: str,
-    max_clips_per_class: int | None = None,
-    seed: int = 0,
-    min_clips_per_class: int = 1,
-    min_seconds: float = 0.0,
-    silence_db: float | None = -60.0,
-    check_audio: bool = True,
-    prompts: str | None = None,
-    progress: bool = False,
-) -> GroundingDataset:
+@clip_builder
+def build_audiofolder(root: str, clips: ClipOptions, prompts: str | None = None, progress: bool = False) -> GroundingDataset:
     """Clips from ROOT/<label>/..., one class per first-level folder."""
     if not root:
         raise GroundingEvalError("audiofolder: dataset arg root is required (a folder with one sub-folder per class)")
@@ -94,40 +78,20 @@ def build_audiofolder(
     labels = sorted({c.concept for c in candidates})
     if not labels:
         raise GroundingEvalError(f"audiofolder: no class folder with files under {base} (expected ROOT/<label>/<clip files>)")
-    return assemble("audiofolder", concepts_for(labels, prompts), candidates, check=_check(min_seconds, silence_db, check_audio),
-                    cache_root=base, max_clips_per_class=max_clips_per_class, seed=seed,
-                    min_clips_per_class=min_clips_per_class, skipped=skipped,
-                    provenance={"source": "audiofolder", "root": str(base.resolve())}, progress=progress)
+    return assemble("audiofolder", concepts_for(labels, prompts), candidates, options=clips, cache_root=base,
+                    skipped=skipped, provenance={"source": "audiofolder", "root": str(base.resolve())}, progress=progress)
 
 
-def build_csv_manifest(
-    manifest: str,
-    path_column: str = "path",
-    label_column: str = "label",
-    max_clips_per_class: int | None = None,
-    seed: int = 0,
-    min_clips_per_class: int = 1,
-    min_seconds: float = 0.0,
-    silence_db: float | None = -60.0,
-    check_audio: bool = True,
-    prompts: str | None = None,
-    progress: bool = False,
-) -> GroundingDataset:
+@clip_builder
+def build_csv_manifest(manifest: str, path_column: str = "path", label_column: str = "label", *, clips: ClipOptions,
+                       prompts: str | None = None, progress: bool = False) -> GroundingDataset:
     """Clips listed in a CSV manifest (path,label)."""
-    import hashlib
-
     if not manifest:
         raise GroundingEvalError("csv_manifest: dataset arg manifest is required (a CSV with columns path,label)")
     p = Path(manifest).expanduser()
     if not p.is_file():
         raise GroundingEvalError(f"csv_manifest: manifest {p} does not exist (a CSV with columns {path_column},{label_column})")
-    with open(p, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        cols = reader.fieldnames or []
-        for needed in (path_column, label_column):
-            if needed not in cols:
-                raise GroundingEvalError(f"{p}: no column {needed!r} (columns: {', '.join(cols)}); set path_column/label_column")
-        rows = list(reader)
+    rows = read_csv_rows(p, (path_column, label_column), "set path_column/label_column")
     candidates = []
     seen: dict[str, int] = {}
     for lineno, row in enumerate(rows, 2):
@@ -142,9 +106,7 @@ def build_csv_manifest(
     labels = sorted({c.concept for c in candidates})
     if not labels:
         raise GroundingEvalError(f"{p}: the manifest lists no clip")
-    return assemble("csv_manifest", concepts_for(labels, prompts), candidates,
-                    check=_check(min_seconds, silence_db, check_audio), cache_root=p.parent,
-                    max_clips_per_class=max_clips_per_class, seed=seed, min_clips_per_class=min_clips_per_class,
+    return assemble("csv_manifest", concepts_for(labels, prompts), candidates, options=clips, cache_root=p.parent,
                     provenance={"source": "csv_manifest", "manifest": str(p.resolve()),
                                 "manifest_sha256": hashlib.sha256(p.read_bytes()).hexdigest()}, progress=progress)
 

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from grounding_eval.data.base import Concept, GroundingDataset, Instance, SkippedInstance, sha256_file
+from grounding_eval.data.distro_sounds import build_distro_sounds
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.paths import datasets_dir
 
@@ -107,8 +108,6 @@ def build_notes(instruments: list[str] | None = None, notes: list[str] | None = 
     provenance = {"fluidsynth": version, "soundfont": SOUNDFONT, "soundfont_sha256": stamp["soundfont_sha256"],
                   "licence": "FluidR3_GM: MIT (Debian fluid-soundfont-gm)"}
     if include_recordings:
-        from grounding_eval.data.distro_sounds import build_distro_sounds
-
         distro = build_distro_sounds()  # all packages, as the offline default builds it (one shared folder)
         instances += [i for i in distro.instances if i.concept in instruments]
         provenance["recordings"] = distro.provenance
