@@ -52,7 +52,9 @@ def cmd(argv: Sequence[str], console: Console) -> int:
         return 0
     page, readme, board = build(args.root, tuple(args.include_path))
     n = sum(len(v) for v in board.tasks.values())
+    gen = sum(len(v) for v in board.generative.values())
     console.print(f"{page}: {n} entries in {len(board.tasks)} task table(s)"
+                  + (f", {gen} generative entries in {len(board.generative)} table(s)" if board.generative else "")
                   + (f", {len(board.stale)} stale entries left off" if board.stale else ""))
     console.print(f"{readme}: markdown table")
     return 0

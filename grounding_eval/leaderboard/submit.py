@@ -8,6 +8,10 @@ is checked to lie inside the submissions folder, so no name in a submission can 
 A layer sweep (`--model-args layer=all`, results keys `<task>@layer<k>`) is one entry per task, filed as
 `<revision>.layers.json` beside the single-layer entry, and drawn on the page as a layer curve.
 
+A generative results file (kind: generative) is filed the same way, its embedder as the backbone and a
+weight-free generator (the template baseline) under its name as revision; "more runs" reads "more samples
+per prompt" and the seed is the generator's.
+
 Duplicates (an entry already at that path), the better-or-newer policy:
 - the same runs again (same seeds, same scores): nothing to do;
 - the stored entry is of an older task version: replaced (newer);
@@ -28,7 +32,8 @@ from typing import Any
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.leaderboard.checks import base_task, check_results_for_leaderboard
-from grounding_eval.results import load_results, safe_name, validate_results
+from grounding_eval.results import (AnyResults, GenerativeResults, GenerativeTaskRecord, TaskRecord, as_results,
+                                    load_results, parse_any, safe_name)
 
 SUBMISSIONS = "submissions"
 
@@ -43,27 +48,28 @@ class Placed:
     reason: str
 
 
-def entry_task(res: dict[str, Any]) -> str:
+def entry_task(res: AnyResults | dict[str, Any]) -> str:
     """The one task of an entry (a sweep entry holds every layer of one task)."""
-    tasks = {base_task(k) for k in res["tasks"]}
+    tasks = {base_task(k) for k in as_results(res).tasks}
     if len(tasks) != 1:
         raise GroundingEvalError(f"field tasks: an entry holds exactly one task, not {', '.join(sorted(tasks))}; "
                                  "resubmit it with `leaderboard submit`")
     return tasks.pop()
 
 
-def is_sweep(res: dict[str, Any]) -> bool:
-    return any("@layer" in k for k in res["tasks"])
+def is_sweep(res: AnyResults | dict[str, Any]) -> bool:
+    return any("@layer" in k for k in as_results(res).tasks)
 
 
-def sweep_layers(res: dict[str, Any]) -> list[tuple[int, str]]:
+def sweep_layers(res: AnyResults | dict[str, Any]) -> list[tuple[int, str]]:
     """(layer, results key) of a sweep entry, in layer order."""
-    return sorted((int(k.rsplit("@layer", 1)[1]), k) for k in res["tasks"] if "@layer" in k)
+    return sorted((int(k.rsplit("@layer", 1)[1]), k) for k in as_results(res).tasks if "@layer" in k)
 
 
 def split_by_task(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One results dict per task; model, environment and date are shared by all. The layers of a sweep
-    stay together: one entry per (task, sweep), drawn as one layer curve on the page."""
+    stay together: one entry per (task, sweep), drawn as one layer curve on the page. Works on the file's
+    data (an entry is the submitted file's own JSON, split), either kind."""
     out: dict[str, dict[str, Any]] = {}
     for key in res["results"]:
         task = base_task(key)
@@ -74,51 +80,74 @@ def split_by_task(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def model_revision(res: dict[str, Any]) -> str:
-    """The model's revision for the file name: the hub revision, else the first 12 hex of the weights hash."""
-    ident = res["model"].get("identity") or {}
+def backbone(t: TaskRecord | GenerativeTaskRecord) -> str:
+    """The backbone axis of an entry: the probe's perception encoder, a generative task's embedder."""
+    return t.embedder.name if isinstance(t, GenerativeTaskRecord) else t.perception_encoder.name
+
+
+def model_revision(res: AnyResults | dict[str, Any]) -> str:
+    """The model's revision for the file name: the hub revision, else the first 12 hex of the weights hash;
+    a weight-free generator (the template baseline) is filed under its name."""
+    ident = as_results(res).model.identity
     if ident.get("revision"):
         return str(ident["revision"])
+    if not ident.get("weights_sha256") and ident.get("generator"):
+        return str(ident["generator"])
     return "sha256-" + str(ident.get("weights_sha256", ""))[:12]
 
 
-def entry_path(root: Path, res: dict[str, Any]) -> Path:
+def entry_path(root: Path, res: AnyResults | dict[str, Any]) -> Path:
     """Where a single-task entry goes, guaranteed inside root/submissions (a sweep: `<revision>.layers.json`)."""
+    res = as_results(res)
     task = entry_task(res)
-    backbone = next(iter(res["tasks"].values()))["perception_encoder"]["name"]
     name = safe_name(model_revision(res)) + (".layers" if is_sweep(res) else "") + ".json"
-    parts = [safe_name(task), safe_name(backbone), safe_name(res["model"]["name"]), name]
+    parts = [safe_name(task), safe_name(backbone(next(iter(res.tasks.values())))), safe_name(res.model.name), name]
     base = (root / SUBMISSIONS).resolve()
     path = base.joinpath(*parts).resolve()
     if not path.is_relative_to(base):  # safe_name makes this impossible; checked anyway, it is cheap
-        raise GroundingEvalError(f"model name {res['model']['name']!r}: would be written outside {base}")
+        raise GroundingEvalError(f"model name {res.model.name!r}: would be written outside {base}")
     return path
 
 
-def _run_key(res: dict[str, Any]) -> tuple:
-    return tuple((key, r["seed"], json.dumps(r, sort_keys=True)) for key in sorted(res["tasks"]) for r in res["tasks"][key]["runs"])
+def _run_key(res: AnyResults) -> tuple:
+    """What was measured, run by run (generative: program by program, and the scores)."""
+    if isinstance(res, GenerativeResults):
+        return tuple((key, json.dumps(t.model_dump(include={"executions"}), sort_keys=True),
+                      json.dumps(res.results[key].model_dump(), sort_keys=True)) for key, t in sorted(res.tasks.items()))
+    return tuple((key, r.seed, json.dumps(r.model_dump(), sort_keys=True)) for key in sorted(res.tasks) for r in res.tasks[key].runs)
 
 
-def decide(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str]:
+def _size(t: TaskRecord | GenerativeTaskRecord) -> tuple[int, str]:
+    """How much was measured: runs (probe) or samples per prompt (generative), with the word for it."""
+    return (t.n_samples, "samples per prompt") if isinstance(t, GenerativeTaskRecord) else (len(t.runs), "runs")
+
+
+def _seeds(t: TaskRecord | GenerativeTaskRecord) -> list[int]:
+    return [t.seed] if isinstance(t, GenerativeTaskRecord) else t.seeds
+
+
+def decide(old: AnyResults | dict[str, Any], new: AnyResults | dict[str, Any]) -> tuple[str, str]:
     """("replace" | "keep" | "same", why) under the better-or-newer policy in this module's docstring."""
-    task = sorted(new["tasks"])[-1]  # a sweep: every layer shares version, seeds and run count
-    if task not in old["tasks"]:
+    old, new = as_results(old, "stored entry"), as_results(new, "new entry")
+    task = sorted(new.tasks)[-1]  # a sweep: every layer shares version, seeds and run count
+    if task not in old.tasks:
         return "replace", "other layers: the stored sweep is replaced"
-    to, tn = old["tasks"][task], new["tasks"][task]
-    if to["version"] < tn["version"]:
-        return "replace", f"newer: task version {tn['version']} replaces version {to['version']}"
-    if to["version"] > tn["version"]:
-        return "keep", f"the stored entry is of a newer task version ({to['version']})"
+    to, tn = old.tasks[task], new.tasks[task]
+    if to.version < tn.version:
+        return "replace", f"newer: task version {tn.version} replaces version {to.version}"
+    if to.version > tn.version:
+        return "keep", f"the stored entry is of a newer task version ({to.version})"
     if _run_key(old) == _run_key(new):
         return "same", "the same runs are already on the leaderboard"
-    if len(tn["runs"]) > len(to["runs"]):
-        return "replace", f"better: {len(tn['runs'])} runs replace {len(to['runs'])}"
-    if len(tn["runs"]) < len(to["runs"]):
-        return "keep", f"the stored entry has more runs ({len(to['runs'])} > {len(tn['runs'])})"
-    if tn["seeds"] == to["seeds"] and new["date"] > old["date"]:
+    (n_old, unit), (n_new, _) = _size(to), _size(tn)
+    if n_new > n_old:
+        return "replace", f"better: {n_new} {unit} replace {n_old}"
+    if n_new < n_old:
+        return "keep", f"the stored entry has more {unit} ({n_old} > {n_new})"
+    if _seeds(tn) == _seeds(to) and new.date > old.date:
         return "replace", "newer: a later rerun of the same seeds"
-    if tn["seeds"] != to["seeds"]:
-        return "keep", (f"the stored entry has as many runs with seeds {to['seeds']}; other seeds do not replace it "
+    if _seeds(tn) != _seeds(to):
+        return "keep", (f"the stored entry has as many {unit} with seeds {_seeds(to)}; other seeds do not replace it "
                         "(no re-drawing until a number looks good); use --force if this is on purpose")
     return "keep", "the stored entry is as recent"
 
@@ -131,18 +160,18 @@ def is_local_path(name: str) -> bool:
     return False
 
 
-def is_local_model(res: dict[str, Any]) -> bool:
+def is_local_model(res: AnyResults | dict[str, Any]) -> bool:
     """The harness loaded the model from a folder (its identity says so), or the name is a path."""
-    ident = res["model"].get("identity") or {}
-    return ident.get("source") == "local-dir" or is_local_path(res["model"]["name"])
+    model = as_results(res).model
+    return model.identity.get("source") == "local-dir" or is_local_path(model.name)
 
 
 def public_model(res: dict[str, Any], source: str, public_name: str | None, weights_sha256: str | None) -> dict[str, Any]:
     """A leaderboard entry names a model others can fetch. A run of `--model /some/folder` is refused unless
     its identity carries a hub revision, or the submitter gives a public name and the weights' sha256 (which
     must be the one the harness measured); the entry is then filed under the public name."""
-    name = res["model"]["name"]
-    ident = res["model"].get("identity") or {}
+    typed = as_results(res, source).model
+    name, ident = typed.name, typed.identity
     if public_name is None and weights_sha256 is None:
         if is_local_model(res) and not ident.get("revision"):
             raise GroundingEvalError(
@@ -164,24 +193,24 @@ def public_model(res: dict[str, Any], source: str, public_name: str | None, weig
     return {**res, "model": model}
 
 
-def plan_submission(res: dict[str, Any], source: str, root: Path, *, force: bool = False,
+def plan_submission(res: AnyResults | dict[str, Any], source: str, root: Path, *, force: bool = False,
                     include_paths: tuple[str, ...] = (), public_name: str | None = None,
                     weights_sha256: str | None = None) -> list[tuple[Placed, dict[str, Any] | None]]:
     """Check everything and decide every entry's fate before anything is written (all or nothing)."""
     check_results_for_leaderboard(res, source, include_paths)
+    res = res.to_json() if not isinstance(res, dict) else res  # entries are the file's data, split
     res = public_model(res, source, public_name, weights_sha256)
     plan = []
     for task, entry in split_by_task(res).items():
         path = entry_path(root, entry)
         if path.exists():
             try:
-                old = json.loads(path.read_text())
-                validate_results(old, str(path))
+                old = parse_any(json.loads(path.read_text()), str(path))
             except (ValueError, GroundingEvalError):
                 old = None
-            if old is not None and old["model"]["name"] != entry["model"]["name"]:
+            if old is not None and old.model.name != entry["model"]["name"]:
                 raise GroundingEvalError(f"{source}: field model.name: {entry['model']['name']!r} and the stored "
-                                         f"{old['model']['name']!r} share the file name {path.name}; rename the model")
+                                         f"{old.model.name!r} share the file name {path.name}; rename the model")
             verdict, why = decide(old, entry) if old is not None else ("replace", "the stored file was unreadable")
             if verdict == "same":
                 plan.append((Placed(task, path, "unchanged", why), None))
