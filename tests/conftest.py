@@ -52,7 +52,7 @@ QUICK_TASKS = {
     # 5 concepts, 12 clips: enough for a probe, cheap enough for any backbone.
     "quick_freedesktop": {"edition": 1, "packages": ["sound-theme-freedesktop"]},
     # 12 concepts, 72 clips: many cache shards at batch size 1 (the kill-and-resume test).
-    "quick_distro": {"edition": 1, "min_clips_per_concept": 2},
+    "quick_distro": {"edition": 1, "min_clips_per_class": 2},
 }
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Callable, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grounding_eval.errors import GroundingEvalError
 from grounding_eval.validation import Problem, Valid, validated
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,7 +73,7 @@ def clip_builder(builder: F | None = None, **defaults: Any) -> Any:
             if name in given:
                 value = given.pop(name)
                 if new in given:
-                    raise TypeError(f"{builder.__name__}: give {new} or its old name {name}, not both")
+                    raise GroundingEvalError(f"{builder.__name__}: give {new} or its old name {name}, not both")
                 warnings.warn(f"{name} is now called {new}", DeprecationWarning, stacklevel=2)
                 given[new] = value
         clip_args = {**defaults, **{k: given.pop(k) for k in list(given) if k in fields}}

@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +23,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from grounding_eval.data.options import RENAMED_ARGS
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.tasks.locations import include_search_dirs
 from grounding_eval.validation import Valid, dotted, expected, field_at, got, type_name, unknown_key
@@ -486,7 +488,34 @@ def _build(tree: _Loc) -> TaskFile:
 
 def load_task_file(path: str | Path, *, display: str | None = None) -> TaskFile:
     """Load, include-resolve and validate one task YAML file; `display` is how messages name it (default: path)."""
-    return _build(_resolve_file(Path(path), display or str(path), ()))
+    tree = _resolve_file(Path(path), display or str(path), ())
+    cfg = _build(tree)
+    _note_renamed_args(tree)
+    return cfg
+
+
+_noted: set[str] = set()
+
+
+def _note_renamed_args(tree: _Loc) -> None:
+    """One line on stderr (once per place) for each old dataset-arg name a user's task file writes; the old
+    name still works. Shipped and plugin task files keep theirs: the task hash covers the spelling."""
+    dataset = tree.value.get("dataset")
+    args = dataset.value.get("args") if dataset is not None and isinstance(dataset.value, dict) else None
+    if args is None or not isinstance(args.value, dict):
+        return
+    for old, new in RENAMED_ARGS.items():
+        node = args.value.get(old)
+        if node is None or node.where() in _noted or _is_shipped(node.file):
+            continue
+        _noted.add(node.where())
+        print(f"grounding-eval: note: {node.where()}: dataset.args.{old} is now called {new}; "
+              f"write {new} (the old name still works)", file=sys.stderr)
+
+
+def _is_shipped(file: str) -> bool:
+    path = Path(file).resolve()
+    return any(path.is_relative_to(d.resolve()) for d in include_search_dirs())
 
 
 def task_from_dict(d: dict[str, Any], source: str = "<dict>") -> TaskFile:
