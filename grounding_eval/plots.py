@@ -19,6 +19,7 @@ import numpy as np
 from grounding_eval.atomic import atomic_write
 from grounding_eval.probe.features import class_means, standardise
 from grounding_eval.probe.procrustes import orthogonal_map
+from grounding_eval.results import Results, parse_results
 
 _MAX_LEGEND = 12
 
@@ -70,10 +71,10 @@ def aligned_pca(text: np.ndarray, instances: np.ndarray, instance_concept: np.nd
     return xy[: len(t)], xy[len(t):]
 
 
-def alignment_figure(res: dict[str, Any], task: str, inputs: dict[str, Any], path: Path) -> Path:
+def alignment_figure(res: Results, task: str, inputs: dict[str, Any], path: Path) -> Path:
     plt = _pyplot()
-    names = res["tasks"][task]["concepts"]
-    parents_map = res["tasks"][task].get("concept_parents", {})
+    names = res.tasks[task].concepts
+    parents_map = res.tasks[task].concept_parents
     parents = [parents_map.get(n) or "(no parent)" for n in names]
     colours = _colours(parents)
     txt, aud = aligned_pca(inputs["text"], inputs["instances"], inputs["instance_concept"], inputs["standardize"])
@@ -91,7 +92,7 @@ def alignment_figure(res: dict[str, Any], task: str, inputs: dict[str, Any], pat
     handles += [plt.Line2D([], [], ls="", marker="o", color="k", mfc="w", label="text (LM)"),
                 plt.Line2D([], [], ls="", marker="^", color="k", mfc="w", label="audio (class mean)")]
     ax.legend(handles=handles, fontsize=7, loc="best", title="ontology parent", title_fontsize=7)
-    ax.set_title(f"{task}: {res['model']['name']} vs {res['tasks'][task]['perception_encoder']['name']}\n"
+    ax.set_title(f"{task}: {res.model.name} vs {res.tasks[task].perception_encoder.name}\n"
                  "Procrustes-aligned, first two principal components", fontsize=9)
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
@@ -101,14 +102,14 @@ def alignment_figure(res: dict[str, Any], task: str, inputs: dict[str, Any], pat
     return out
 
 
-def per_class_figure(res: dict[str, Any], task: str, path: Path) -> Path:
+def per_class_figure(res: Results, task: str, path: Path) -> Path:
     plt = _pyplot()
-    r = res["results"][task]
-    metric = r["main_metric"]
-    per = res["tasks"][task]["per_class"]
+    r = res.results[task]
+    metric = r.main_metric
+    per = res.tasks[task].per_class
     probe = per["probe"]
     names = sorted(probe, key=lambda n: (-probe[n].get(metric, 0.0), n))
-    parents_map = res["tasks"][task].get("concept_parents", {})
+    parents_map = res.tasks[task].concept_parents
     parents = [parents_map.get(n) or "(no parent)" for n in names]
     colours = _colours(parents)
     vals = [100 * probe[n].get(metric, 0.0) for n in names]
@@ -118,24 +119,25 @@ def per_class_figure(res: dict[str, Any], task: str, path: Path) -> Path:
     if "permuted_text" in per:
         perm = [100 * per["permuted_text"].get(n, {}).get(metric, np.nan) for n in names]
         ax.scatter(x, perm, marker="_", color="k", s=30, label="permuted text control", zorder=3)
-    ax.axhline(100 * r["chance"][metric], color="r", ls="--", lw=1, label=f"chance {100 * r['chance'][metric]:.1f}%")
+    ax.axhline(100 * r.chance[metric], color="r", ls="--", lw=1, label=f"chance {100 * r.chance[metric]:.1f}%")
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=90, fontsize=5 if len(names) > 60 else 7)
     ax.set_ylabel(f"{metric} (%), pooled over test runs")
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.legend(fontsize=7, loc="upper right")
-    ax.set_title(f"{task}: per-class {metric}, probe ({res['model']['name']})", fontsize=9)
+    ax.set_title(f"{task}: per-class {metric}, probe ({res.model.name})", fontsize=9)
     fig.tight_layout()
     out = _save(fig, path)
     plt.close(fig)
     return out
 
 
-def write_plots(res: dict[str, Any], inputs: dict[str, dict[str, Any]], results_file: str) -> list[Path]:
-    """Both figures for every task in `res`; returns the files written."""
+def write_plots(res: Results | dict[str, Any], inputs: dict[str, dict[str, Any]], results_file: str) -> list[Path]:
+    """Both figures for every task in `res` (typed, or the results dict just written); returns the files written."""
+    res = parse_results(res, "results (internal)") if isinstance(res, dict) else res
     base = Path(results_file)
     files = []
-    for task in res["results"]:
+    for task in res.results:
         stem = base.with_name(f"{base.stem}_{task}")
         if task in inputs:
             files.append(alignment_figure(res, task, inputs[task], stem.with_name(stem.name + "_alignment.png")))

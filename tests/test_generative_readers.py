@@ -160,3 +160,13 @@ def test_a_probe_and_a_generative_entry_share_one_page(real, tmp_path):
     assert html.count('<section class="task') == 2 and html.count("<tbody>") == 2
     res = load(str(golden))
     assert res.kind == "probe" and res.results["distro_sounds_audio_probe"].main().n == 5
+
+
+def test_model_card_metadata_of_a_generative_file(real):
+    from grounding_eval.leaderboard.model_index import model_index
+
+    (block,) = model_index(real)["model-index"][0]["results"]
+    got = {(m["config"], m["type"]): m["value"] for m in block["metrics"]}
+    assert block["task"]["type"] == "text-generation" and block["dataset"]["config"] == "aisfx"
+    assert got[("failures as silence", "accuracy@1")] == 10.0 and got[("valid clips", "valid_audio_rate")] == 100.0
+    assert got[("split_half control", "accuracy@1")] == 58.97  # the ceiling: references against references

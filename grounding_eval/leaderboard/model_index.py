@@ -5,7 +5,9 @@ written into the card of a hub repo by `metadata_update`.
 
 What goes in, per task of the file (a layer sweep: per layer): the probe's and each control's mean on every
 metric, in percent, with the dataset's name, fingerprint (as its revision) and the perception backbone (as
-its config), so a card says what was measured with what. Numbers are the file's, unchanged.
+its config), so a card says what was measured with what. Numbers are the file's, unchanged. A generative
+results file gives the system's scores with failures as silence and over valid clips (with the valid-audio
+rate), and each control's, per clip-level metric.
 """
 
 from __future__ import annotations
@@ -15,30 +17,51 @@ from typing import Any
 import yaml
 
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.results import load_results
+from grounding_eval.results import AnyResults, GenerativeResults, Interval, as_results, load
 from grounding_eval.text.hub import hub_reachable
 
 TASK_TYPE = "feature-extraction"  # the hub task closest to "probe a model's text representations"
+TASK_TYPE_GENERATIVE = "text-generation"  # a generative task: the model writes the program that makes the sound
 
 
-def model_index(res: dict[str, Any]) -> dict[str, Any]:
-    """{"model-index": [...]} for a loaded results dict, via huggingface_hub.metadata_eval_result."""
+def _variants(res: AnyResults, key: str) -> dict[str, dict[str, Any]]:
+    """variant (probe, "<control> control"; generative: the system's scoring, the controls) -> metric -> stat."""
+    r = res.results[key]
+    if isinstance(res, GenerativeResults):
+        main = r.results.systems[r.main_system]
+        sets = {"failures as silence": main.failures_as_silence, "valid clips": main.valid_only,
+                **{f"{c} control": v for c, v in r.results.controls.items()}}
+        out = {name: {m: stat for m in r.chance if (stat := scores.metric(m)) is not None and stat.mean is not None}
+               for name, scores in sets.items()}
+        rate = main.outcomes
+        out["valid clips"]["valid_audio_rate"] = Interval(mean=rate.valid_rate, ci=rate.valid_rate_interval, n=rate.n)
+        return out
+    return {"probe": r.probe, **{f"{c} control": v for c, v in r.controls.items()}}
+
+
+def model_index(res: AnyResults | dict[str, Any]) -> dict[str, Any]:
+    """{"model-index": [...]} for a loaded results file, via huggingface_hub.metadata_eval_result."""
     from huggingface_hub import metadata_eval_result
 
-    model = res["model"]["name"]
+    res = as_results(res)
+    model = res.model.name
+    generative = isinstance(res, GenerativeResults)
     results: list[dict[str, Any]] = []
-    for key, r in res["results"].items():
-        t = res["tasks"][key]
-        variants = {"probe": r["probe"], **{f"{c} control": v for c, v in r.get("controls", {}).items()}}
-        for variant, metrics in variants.items():
+    for key in res.results:
+        t = res.tasks[key]
+        backbone = t.embedder.name if generative else t.perception_encoder.name
+        n_refs = t.dataset.n_references if generative else None
+        for variant, metrics in _variants(res, key).items():
             for metric, stat in metrics.items():
+                of = f"over {stat.n} clips" if generative else f"mean of {stat.n} runs"
                 meta = metadata_eval_result(
-                    model_pretty_name=model, task_pretty_name=f"{key} (grounding-eval v{t['version']})",
-                    task_id=TASK_TYPE, metrics_pretty_name=f"{metric} (%), {variant}, mean of {stat['n']} runs",
-                    metrics_id=metric, metrics_value=round(100 * stat["mean"], 2), metrics_config=variant,
-                    dataset_pretty_name=t["dataset"]["name"], dataset_id=t["dataset"]["name"],
-                    dataset_config=t["perception_encoder"]["name"], dataset_split="held-out concepts",
-                    dataset_revision=t["dataset"]["fingerprint"])
+                    model_pretty_name=model, task_pretty_name=f"{key} (grounding-eval{' generative' if generative else ''} v{t.version})",
+                    task_id=TASK_TYPE_GENERATIVE if generative else TASK_TYPE,
+                    metrics_pretty_name=f"{metric} (%), {variant}, {of}",
+                    metrics_id=metric, metrics_value=round(100 * stat.mean, 2), metrics_config=variant,
+                    dataset_pretty_name=t.dataset.name, dataset_id=t.dataset.name,
+                    dataset_config=backbone, dataset_split=f"{n_refs} references" if generative else "held-out concepts",
+                    dataset_revision=t.dataset.fingerprint)
                 for block in meta["model-index"][0]["results"]:
                     # One block per (task, dataset): its metrics listed together, as cards usually show them.
                     same = next((b for b in results if b["task"] == block["task"] and b["dataset"] == block["dataset"]), None)
@@ -53,7 +76,7 @@ def model_index(res: dict[str, Any]) -> dict[str, Any]:
 
 def model_index_yaml(path: str) -> str:
     """The card's YAML header (between `---` lines) for the results file at `path`."""
-    data = model_index(load_results(path))
+    data = model_index(load(path))
     return "---\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True) + "---\n"
 
 
@@ -62,7 +85,7 @@ def push_model_index(path: str, repo: str) -> str:
     from huggingface_hub import metadata_update
     from huggingface_hub.errors import HfHubHTTPError
 
-    data = model_index(load_results(path))
+    data = model_index(load(path))
     if not hub_reachable():
         raise GroundingEvalError(f"--push {repo}: the Hugging Face hub cannot be reached (offline); the model-index "
                                  "above is the card's metadata: paste it into README.md, or push where there is internet")
