@@ -27,7 +27,7 @@ ID_COLUMNS = ("fname", "id", "file_name", "filename", "clip_id")
 
 def _datasets():
     try:
-        import datasets
+        import datasets  # optional (the hub extra), seconds to import: only when a hub dataset is read
     except ImportError:
         raise GroundingEvalError(
             "loading a hub dataset needs the `datasets` package: pip install 'grounding-eval[hub]'"

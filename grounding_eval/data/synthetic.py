@@ -194,7 +194,7 @@ def write_hub_copy(official_root: str | Path, out: str | Path, fmt: str = "parqu
     fmt="parquet" writes out/data/{train,test}-00000-of-00001.parquet (what `push_to_hub` uploads);
     fmt="arrow" writes a `save_to_disk` folder. Needs the `datasets` package.
     """
-    from datasets import Audio, Dataset
+    from datasets import Audio, Dataset, DatasetDict  # optional (the hub extra), seconds to import: only here
 
     official_root, out = Path(official_root), Path(out)
     parts = {}
@@ -211,8 +211,6 @@ def write_hub_copy(official_root: str | Path, out: str | Path, fmt: str = "parqu
         for split, ds in parts.items():
             ds.to_parquet(str(out / "data" / f"{split}-00000-of-00001.parquet"))
     elif fmt == "arrow":
-        from datasets import DatasetDict
-
         DatasetDict(parts).save_to_disk(str(out))
     else:
         raise ValueError(f"fmt must be parquet or arrow, got {fmt!r}")
