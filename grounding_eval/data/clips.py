@@ -1,8 +1,9 @@
 """From candidate clips on disk to a `GroundingDataset`: integrity checks, per-class caps, skip reasons.
 
-Every audio builder (FSD50K, ESC-50, UrbanSound8K, audiofolder, CSV manifest) lists *candidates*
-(id, concept, path) in its own layout and hands them to `assemble`, so integrity rules, the seeded cap
-on clips per class and the failure when a class is left empty are the same for all of them.
+Every audio builder (FSD50K, ESC-50, UrbanSound8K, audiofolder, CSV manifest, distro_sounds) lists
+*candidates* (id, concept, path) in its own layout and hands them to `assemble` with its `ClipOptions`
+(options.py), so integrity rules, the seeded cap on clips per class, the minimum per class and the
+failure when a class is left empty are the same for all of them.
 
 A clip is skipped, with a reason that ends up in the results JSON, when it is
   missing | empty (0 bytes) | not an audio file (by extension) | unreadable (libsndfile cannot decode it)
