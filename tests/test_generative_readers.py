@@ -146,7 +146,7 @@ def test_leaderboard_files_builds_and_refuses_tampered_generative_entries(real, 
     assert "| 59.0 [41.0, 74.4] |" in row  # split half: the ceiling at this N
     html = page.read_text()
     assert '<table class="board generative" id="table-notes_generative">' in html and "valid audio %" in html
-    assert "accuracy@1 (template baseline)" in html and "accuracy@1 (silence)" in html and "50 × 2" in html
+    assert "<b>accuracy@1</b> in %" in html and "template baseline" in html and "white noise" in html and "50 × 2" in html
 
 
 def test_a_probe_and_a_generative_entry_share_one_page(real, tmp_path):

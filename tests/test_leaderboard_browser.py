@@ -143,3 +143,30 @@ def test_the_committed_page_fits_1280_px():
                       " f.querySelector('line.chance') !== null])")
         smol = [f for f in figs if f[0] == "HuggingFaceTB/SmolLM2-135M-Instruct"]
         assert smol and all(f[1:] == [31, 31, True] for f in smol)
+
+
+def test_a_generative_table_shows_its_row_sorts_and_fits(tmp_path):
+    """A generative entry (the template baseline on the notes tier, as the harness wrote it) beside a probe entry:
+    its own table with the main metric, valid-audio rate and controls; sorting and the filter work on it too."""
+    root = tmp_path / "lb"
+    submit(str(REPO / "leaderboard" / "golden" / f"{TASK}.json"), root)
+    submit(str(REPO / "tests" / "data" / "notes_generative_template.json"), root)
+    build(root)
+    gen = "table.board.generative"
+    with Browser() as b:
+        b.open((root / "index.html").as_uri())
+        _at_width(b, 1280)
+        scroll, client = b.eval(NO_OVERFLOW)
+        assert scroll <= client <= 1280, f"page is {scroll} px wide in a {client} px window"
+        headers = b.eval(f"[...document.querySelectorAll('{gen} th')].map(h => h.textContent)")
+        assert headers[:8] == ["#", "model", "revision", "embedder", "failures as silence", "valid clips", "valid audio %",
+                               "template baseline"]
+        row = b.eval(f"[...document.querySelectorAll('{gen} tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
+        assert len(row) == 1 and row[0][1:4] == ["template", "template", "aisfx"]
+        assert row[0][4].split() == ["10.0", "[5.0,", "16.0]"] and row[0][6].split() == ["100.0", "[96.3,", "100.0]"]
+        b.click(f"{gen} th[data-col='{headers.index('valid audio %')}']")  # sorting works (one row: stays)
+        assert b.eval(f"document.querySelectorAll('{gen} tbody tr').length") == 1
+        b.eval("(() => { const s = document.getElementById('filter-family'); s.value = 'sentence-transformers';"
+               " s.dispatchEvent(new Event('change')); })()")
+        assert b.eval(f"[...document.querySelectorAll('{gen} tbody tr')].every(r => r.hidden)")
+        assert not b.eval("[...document.querySelectorAll('table.board:not(.generative) tbody tr')].every(r => r.hidden)")

@@ -368,26 +368,28 @@ def generative_table(task: str, entries: list[Entry]) -> str:
     """Main metric with failures as silence (the ranking) and over valid clips, valid-audio rate, the template
     baseline and the controls beside, chance; percentages with 95 % intervals (bootstrap over clips; Wilson)."""
     main, controls = generative_columns(entries)
-    head = ["#", "model", "family", "revision", "embedder", f"{main} (failures as silence)", f"{main} (valid clips)",
-            "valid audio %", f"{main} (template baseline)", *[f"{main} ({c})" for c in controls], f"chance {main}",
-            "prompts × samples", "seed", "date · hardware", "raw"]
+    # Narrow columns (the metric is named once, above the table; intervals on a second line; the family only as
+    # the row's filter attribute): fits 1280 px.
+    head = ["#", "model", "revision", "embedder", "failures as silence", "valid clips", "valid audio %",
+            "template baseline", *[c.replace("_", " ") for c in controls], "chance", "prompts × samples · seed",
+            "date · hardware", "raw"]
     out = [f'<table class="board generative" id="table-{esc(task)}"><thead><tr>']
     for i, h in enumerate(head):
-        kind = "num" if h in ("#", "valid audio %") or ("(" in h) or h.startswith("chance") else "text"
+        kind = "text" if h in ("model", "revision", "embedder", "date · hardware", "raw") else "num"
         out.append(f'<th data-col="{i}" data-kind="{kind}" tabindex="0" title="click to sort">{esc(h)}</th>')
     out.append("</tr></thead><tbody>")
     for rank, e in enumerate(entries, 1):
         r, t = e.result, e.task_data
         o = r.results.systems[r.main_system].outcomes
-        cells = [_cell(str(rank), rank), _cell(esc(e.model), e.model, "model"), _cell(esc(e.family), e.family, "wrap"),
+        cells = [_cell(str(rank), rank), _cell(esc(e.model), e.model, "model"),
                  _cell(f"<code>{esc(e.revision)}</code>", e.revision, "wrap"), _cell(esc(e.backbone), e.backbone)]
         for i, (stat, _) in enumerate(generative_cells(e, main, controls)):
-            text = pct_ci(stat)
+            text = two_lines(pct_ci(stat))
             cells.append(_cell(f"<b>{text}</b>" if i == 0 else text, _mean(stat)))
             if i == 1:
-                cells.append(_cell(valid_rate(e), o.valid_rate))
+                cells.append(_cell(two_lines(valid_rate(e)), o.valid_rate))
         cells += [_cell(f"{100 * r.chance.get(main, float('nan')):.1f}", r.chance.get(main, -1)),
-                  _cell(f"{len(t.prompts)} × {t.n_samples}", len(t.prompts) * t.n_samples), _cell(str(t.seed), t.seed),
+                  _cell(f"{len(t.prompts)} × {t.n_samples}<br><small>seed {esc(t.seed)}</small>", len(t.prompts) * t.n_samples),
                   _cell(f'{esc(e.data.date[:10])}<br><small>{esc(e.hardware)}</small>', e.data.date, "when"),
                   _cell(f'<a href="{esc(urllib.parse.quote(e.rel))}">JSON</a>', e.rel)]
         out.append(f'<tr data-backbone="{esc(e.backbone)}" data-family="{esc(e.family)}">{"".join(cells)}</tr>')
@@ -395,14 +397,22 @@ def generative_table(task: str, entries: list[Entry]) -> str:
     return "".join(out)
 
 
+def two_lines(text: str) -> str:
+    """`12.0 [6.0, 19.0]` as the score over its interval (keeps the columns narrow)."""
+    mean, _, ci = text.partition(" ")
+    return f"{mean}<br><small>{ci}</small>" if ci else mean
+
+
 def generative_section(task: str, entries: list[Entry]) -> str:
     t0 = entries[0].task_data
+    main = entries[0].result.main_metric
     return (f'<section class="task generative"><h2>{esc(task)} <small>generative v{esc(t0.version)} · {esc(t0.dataset.name)}: '
             f'{esc(t0.dataset.n_concepts)} concepts, {esc(t0.dataset.n_references)} references · '
             f'hash <code>{esc(t0.hash[:12])}</code></small></h2>'
             '<p class="legend">The model writes a program per prompt; its clip is ranked among all concepts by the '
-            "harness's judge. Ranked by the main metric with every failed program counted as a silent clip; % with 95 % "
-            "intervals (bootstrap over clips; valid audio: Wilson). Click a column header to sort.</p>"
+            f"harness's judge. Scores are <b>{esc(main)}</b> in %, with every failed program counted as a silent clip "
+            "(the ranking) and over valid clips only; the template baseline, shuffled prompts and the controls beside. "
+            "95 % intervals below each number (bootstrap over clips; valid audio: Wilson). Click a column header to sort.</p>"
             f"{generative_table(task, entries)}</section>")
 
 
