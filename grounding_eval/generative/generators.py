@@ -9,8 +9,12 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from grounding_eval import paths
+from grounding_eval.atomic import atomic_write_json, atomic_write_text
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.generative.base import Generator, ProgressCallback, Prompt
+from grounding_eval.text.hf import DTYPES, pick_device
+from grounding_eval.text.hub import config_sha256, resolve_model
 
 # What the LM is told before each prompt (the user turn of a chat template, or the start of a plain prompt).
 DEFAULT_SYSTEM = ("You write short Python programs that synthesise audio. Use only numpy and math. "
@@ -140,12 +144,9 @@ class HFCausalLMGenerator(Generator):
                  batch_size: int = 8, max_new_tokens: int = 384, do_sample: bool = True, temperature: float = 0.7,
                  top_p: float = 0.95, top_k: int = 0, system_prompt: str = DEFAULT_SYSTEM, revision: str | None = None,
                  use_chat_template: bool = True, trust_remote_code: bool = False):
-        import torch
+        import torch  # lazy: torch and transformers take seconds to import; only this generator needs them
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
-
-        from grounding_eval.text.hf import DTYPES, pick_device
-        from grounding_eval.text.hub import config_sha256, resolve_model
 
         if dtype not in DTYPES:
             raise GroundingEvalError(f"generator.args.dtype={dtype}: valid: {', '.join(DTYPES)}")
@@ -203,7 +204,7 @@ class HFCausalLMGenerator(Generator):
 
     def generate(self, prompts: Sequence[Prompt], n_samples: int, seed: int,
                  progress: ProgressCallback | None = None) -> list[list[str]]:
-        import torch
+        import torch  # lazy: as in __init__
 
         out: list[list[str]] = []
         per_batch = max(1, self.batch // n_samples)
@@ -248,8 +249,6 @@ class GenerationCache:
     that finished, a killed run resumes where it stopped."""
 
     def __init__(self, root: str | os.PathLike[str] | None, enabled: bool = True):
-        from grounding_eval import paths
-
         self.root = Path(root) if root else paths.cache_home() / "generations"
         self.enabled = enabled
 
@@ -267,13 +266,14 @@ class GenerationCache:
 
     def put(self, key: str, texts: list[str], meta: dict[str, Any]) -> None:
         if self.enabled:
-            from grounding_eval.atomic import atomic_write_json
-
             atomic_write_json(self._file(key), {"texts": texts, **meta})
 
     def generate(self, generator: Generator, prompts: Sequence[Prompt], n_samples: int, seed: int,
-                 progress: ProgressCallback | None = None, batch: int = 8) -> tuple[list[list[str]], dict[str, int]]:
-        """Cached texts for every prompt; missing ones generated in batches of `batch` prompts and stored."""
+                 progress: ProgressCallback | None = None, batch: int | None = None) -> tuple[list[list[str]], dict[str, int]]:
+        """Cached texts for every prompt; missing ones generated in chunks of `batch` prompts (default: as many as
+        fill one of the generator's batches, so a chunk is one forward batch) and stored after each chunk."""
+        if batch is None:
+            batch = max(1, getattr(generator, "batch", 8 * n_samples) // n_samples)
         keys = [generation_key(generator, p, n_samples, seed) for p in prompts]
         found = {i: t for i, k in enumerate(keys) if (t := self.get(k)) is not None and len(t) == n_samples}
         if progress and found:
@@ -292,8 +292,6 @@ def write_generations(path: str | os.PathLike[str], prompts: Sequence[Prompt], t
                       header: dict[str, Any]) -> Path:
     """The JSONL `--generation-only` writes and `--load-generations` reads: a header line with the resolved
     config, then one line per (prompt, sample)."""
-    from grounding_eval.atomic import atomic_write_text
-
     lines = [json.dumps(header, sort_keys=True, default=str)]
     for p, ts in zip(prompts, texts):
         for i, t in enumerate(ts):
