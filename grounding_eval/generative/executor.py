@@ -44,6 +44,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from grounding_eval.audio.io import is_silent
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.generative.base import Executor
 from grounding_eval.generative.outcomes import OK
@@ -383,11 +384,8 @@ class GuardedPythonExecutor(Executor):
             fail = ("bad_length", f"{wave.size} samples < {self.min_seconds_audio:g} s at {rate} Hz")
         elif wave.size > self.limits.max_seconds_audio * rate:
             fail = ("bad_length", f"{wave.size / rate:.1f} s > {self.limits.max_seconds_audio:g} s")
-        else:
-            from grounding_eval.audio.io import is_silent
-
-            if is_silent(wave, self.silence_db):
-                fail = ("silence", f"peak below {self.silence_db:g} dBFS")
+        elif is_silent(wave, self.silence_db):
+            fail = ("silence", f"peak below {self.silence_db:g} dBFS")
         if fail:
             return Execution(fail[0], fail[1], stdout=ex.stdout, stderr=ex.stderr, seconds=ex.seconds)
         ex.sample_rate = rate
