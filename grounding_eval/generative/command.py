@@ -13,15 +13,17 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
+from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.generative.report import GENERATIVE_SCHEMA_VERSION, results_table, write_spectrograms
-from grounding_eval.results import parse_generative_results
+from grounding_eval.generative.runner import evaluate_generative
+from grounding_eval.progress import Reporter
+from grounding_eval.results import check_output_path, environment, now_iso, parse_generative_results, safe_name
+from grounding_eval.tasks.manager import TaskManager
 
 
 def is_generative(task_names: Sequence[str], include_paths: Sequence[str]) -> bool:
     """Whether the named tasks are generative (all of them); mixing kinds in one call is refused."""
-    from grounding_eval.tasks.manager import TaskManager
-
     tm = TaskManager(list(include_paths))
     kinds = {n: getattr(tm.get(n), "kind", "probe") for n in task_names}
     if len(set(kinds.values())) > 1:
@@ -34,11 +36,6 @@ def evaluate(model: str, task: str, *, allow_code_execution: bool = False, gener
              load_generations: str | None = None, output_path: str | None = None, include_paths: Sequence[str] = (),
              plots: bool = False, console: Console | None = None, show_progress: bool = True, **options: Any) -> dict[str, Any]:
     """Run one generative task; returns the results dict (written when `output_path`)."""
-    from grounding_eval.generative.runner import evaluate_generative
-    from grounding_eval.progress import Reporter
-    from grounding_eval.results import check_output_path, environment, now_iso, safe_name
-    from grounding_eval.tasks.manager import TaskManager
-
     t0 = time.perf_counter()
     if plots and not output_path:
         raise GroundingEvalError("--plots writes PNG files next to the results JSON: give --output-path too")
@@ -61,8 +58,6 @@ def evaluate(model: str, task: str, *, allow_code_execution: bool = False, gener
         "environment": environment(options.get("device") or "cpu"), "date": now_iso(),
         "wall_time_seconds": time.perf_counter() - t0}, "results (internal)").to_json()
     if output_path:
-        from grounding_eval.atomic import atomic_write_json
-
         path = Path(output_path)
         if path.suffix.lower() != ".json":
             path = path / safe_name(model) / f"results_{out['date'].replace(':', '-').replace('+00-00', 'Z')}.json"

@@ -83,7 +83,9 @@ class ScoringConfig(Section):
     probe_seeds: Annotated[int, Field(ge=1), Valid("an integer >= 1")] = 3
     """probes trained (one seed each) whose similarities are averaged: less dependence on one initialisation"""
     clap: str | None = None
-    """the CLAP score when a real CLAP checkpoint is given (clap:PATH_OR_ID); null offline"""
+    """a real CLAP checkpoint (hub id or local folder, optionally written clap:ID): adds the CLAP score (cosine
+    of CLAP's audio and text vectors) and CLAP zero-shot accuracy@K/MRR; null = none (no CLAP weights ship
+    offline)"""
     bootstrap_resamples: Annotated[int, Field(ge=100), Valid("an integer >= 100")] = 1000
     """bootstrap resamples of the clip-level intervals"""
     confidence: Annotated[Float, Field(gt=0, lt=1), Valid("a number strictly between 0 and 1")] = 0.95

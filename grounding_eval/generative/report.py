@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+
+from grounding_eval.atomic import atomic_write
+from grounding_eval.audio.io import load_audio
 
 GENERATIVE_SCHEMA_VERSION = 1
 
@@ -37,16 +41,20 @@ def results_table(task: str, entry: dict[str, Any], model: str) -> Table:
     res = entry["results"]
     k = [key for key in entry["chance"] if key.startswith("accuracy@")]
     notes = any("notes" in s for s in res["systems"].values())
+    clap = any("clap" in s for s in res["systems"].values())
     table = Table(title=f"grounding-eval · {task} · {model}",
                   caption="% with bootstrap 95 % interval over clips (valid rate: Wilson); KAD = MMD²×1000 per concept "
                           "(interval over concepts); FAD at N / FAD-inf; lower KAD/FAD/errors are better")
     cols = ["system", "scored on", "valid audio %", *k, "MRR %", "KAD", "FAD / FAD-inf"]
     if notes:
         cols += ["pitch err (cents)", "duration err (s)"]
+    if clap:
+        cols += ["CLAP score", f"CLAP {k[0]} %", "CLAP MRR %"]
     for c in cols:
         table.add_column(c, justify="left" if c in ("system", "scored on") else "right")
 
-    def row(system: str, variant: str, scores: dict, outcomes: dict | None, extra: dict | None = None):
+    def row(system: str, variant: str, scores: dict, outcomes: dict | None, extra: dict | None = None,
+            clap_scores: dict | None = None):
         valid = "-"
         if outcomes:
             lo, hi = outcomes["valid_rate_interval"]
@@ -55,30 +63,31 @@ def results_table(task: str, entry: dict[str, Any], model: str) -> Table:
                  _num(scores.get("kad")), _fad(scores)]
         if notes:
             cells += [_num((extra or {}).get("pitch_error_cents")), _num((extra or {}).get("duration_error_s"), 2)]
+        if clap:
+            cs = clap_scores or {}
+            cells += [_num(cs.get("clap_score"), 3), _pct(cs.get(k[0])), _pct(cs.get("mrr"))]
         table.add_row(*cells)
 
     for name, s in res["systems"].items():
-        row(name, "valid clips", s["valid_only"], s["outcomes"], s.get("notes"))
-        row(name, "failures as silence", s["failures_as_silence"], None)
+        cl = s.get("clap", {})
+        row(name, "valid clips", s["valid_only"], s["outcomes"], s.get("notes"), cl.get("valid_only"))
+        row(name, "failures as silence", s["failures_as_silence"], None, None, cl.get("failures_as_silence"))
         if "shuffled_prompts" in s:
-            row(name, "shuffled prompts", s["shuffled_prompts"], None)
+            row(name, "shuffled prompts", s["shuffled_prompts"], None, None, cl.get("shuffled_prompts"))
     for name, c in res["controls"].items():
-        row(f"control: {name}", "", c, None)
-    table.add_row("chance", "", "", *[f"{100 * entry['chance'][key]:.1f}" for key in k], f"{100 * entry['chance']['mrr']:.1f}",
-                  "", "", *([""] * (2 if notes else 0)))
+        row(f"control: {name}", "", c, None, None, c.get("clap"))
+    chance = [f"{100 * entry['chance'][key]:.1f}" for key in k]
+    table.add_row("chance", "", "", *chance, f"{100 * entry['chance']['mrr']:.1f}", "", "", *([""] * (2 if notes else 0)),
+                  *(["", chance[0], f"{100 * entry['chance']['mrr']:.1f}"] if clap else []))
     return table
 
 
 def write_spectrograms(plot: dict[str, Any], path: str | Path, per_system: int = 3) -> Path:
     """A few generated clips (first valid ones of distinct concepts) next to a reference of the same concept."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib takes a second to import; only --plots needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
-
-    from grounding_eval.atomic import atomic_write
-    from grounding_eval.audio.io import load_audio
 
     rows = []
     for s in plot["systems"]:
@@ -103,10 +112,7 @@ def write_spectrograms(plot: dict[str, Any], path: str | Path, per_system: int =
             ax.set_ylim(0, 8000)
             ax.tick_params(labelsize=6)
     fig.tight_layout()
-    import io as _io
-
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    _ = np
     return atomic_write(path, lambda f: f.write(buf.getvalue()))

@@ -19,16 +19,31 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import soundfile as sf
 from rich.console import Console
 
-from grounding_eval import paths, plugins
+from grounding_eval import paths, plugins, steps
+from grounding_eval.atomic import atomic_write, atomic_write_json
+from grounding_eval.audio.io import load_audio, resample
+from grounding_eval.audio.pitch import note_errors
+from grounding_eval.cache import EmbeddingCache
 from grounding_eval.data.base import Instance
+from grounding_eval.data.notes import frequency
+from grounding_eval.encoders import stable_hash
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.generative.base import Prompt
+from grounding_eval.generative.clap_score import ClapScorer, clap_scores, load_clap
 from grounding_eval.generative.config import GenerativeTaskConfig
+from grounding_eval.generative.distances import fad_inf, per_class_kad
 from grounding_eval.generative.executor import Execution
 from grounding_eval.generative.generators import GenerationCache, ReplayGenerator, TemplateGenerator, write_generations
 from grounding_eval.generative.outcomes import OK, count_outcomes
+from grounding_eval.metrics import true_ranks
+from grounding_eval.probe.contrastive import fit_probe
+from grounding_eval.progress import Reporter
+from grounding_eval.registry import check_args
+from grounding_eval.stats import paired_tests
+from grounding_eval.tasks.config import ProbeConfig
 
 SCORE_RATE = 16000  # generated clips are stored at this rate (the embedder resamples to its own)
 
@@ -40,8 +55,6 @@ def code_execution_refusal(name: str) -> GroundingEvalError:
 
 def build_prompts(cfg: GenerativeTaskConfig, concepts: Sequence[Any]) -> list[Prompt]:
     """One prompt per concept, or per (concept, note) for the notes tier; ids are stable across runs."""
-    from grounding_eval.data.notes import frequency
-
     out = []
     for c in concepts:
         slug = "".join(ch if ch.isalnum() else "_" for ch in c.name.lower()).strip("_")
@@ -82,8 +95,6 @@ class ExecutionCache:
         return rec, (wav if rec.get("kind") == OK else None)
 
     def put(self, text: str, ex: Execution) -> tuple[dict, Path | None]:
-        from grounding_eval.atomic import atomic_write, atomic_write_json
-
         k = self.key(text)
         rec = ex.record()
         wav = None
@@ -98,16 +109,12 @@ class ExecutionCache:
 
 
 def _to_score_rate(wave: np.ndarray, rate: int) -> np.ndarray:
-    from grounding_eval.audio.io import resample
-
     out = resample(np.asarray(wave, np.float32), rate, SCORE_RATE)
     peak = float(np.max(np.abs(out))) if out.size else 0.0
     return out / peak if peak > 1.0 else out  # clipping programs are scaled, not clipped
 
 
 def _write_wav(f, wave: np.ndarray) -> None:
-    import soundfile as sf
-
     buf = io.BytesIO()
     sf.write(buf, wave, SCORE_RATE, subtype="FLOAT", format="WAV")
     f.write(buf.getvalue())
@@ -150,8 +157,6 @@ def _wav_instance(path: Path, concept: str, ident: str) -> Instance:
 
 def _floor_clip(root: Path, kind: str, seconds: float, seed: int) -> Path:
     """A silent or white-noise clip written by the harness (the floors); same seed, same file."""
-    from grounding_eval.atomic import atomic_write
-
     path = root / f"{kind}_{seconds:g}s_{seed}.wav"
     if not path.is_file():
         n = int(SCORE_RATE * seconds)
@@ -189,9 +194,6 @@ class Judge:
         self.seeds = [base_seed + s for s in range(seeds)]
 
     def similarity(self, clips: np.ndarray, train_mask: np.ndarray | None = None) -> np.ndarray:
-        from grounding_eval.probe.contrastive import fit_probe
-        from grounding_eval.tasks.config import ProbeConfig
-
         if len(clips) == 0:
             return np.zeros((0, len(self.text)))
         ref_c = self.ref_concept if train_mask is None else np.where(train_mask, self.ref_concept, -1)
@@ -209,9 +211,6 @@ def score_set(vecs: np.ndarray, concept: np.ndarray, ref_vecs: np.ndarray, ref_c
               pairing: np.ndarray | None = None) -> dict[str, Any]:
     """FAD/FAD-inf (pooled), KAD (per concept, averaged; interval over concepts), accuracy@K and MRR with
     bootstrap intervals over clips. `pairing[c]`: score concept c's clips against concept pairing[c]."""
-    from grounding_eval.generative.distances import fad_inf, per_class_kad
-    from grounding_eval.metrics import true_ranks
-
     sc = cfg.scoring
     target = concept if pairing is None else pairing[concept]
     out: dict[str, Any] = {"n_clips": int(len(vecs))}
@@ -233,9 +232,6 @@ def score_set(vecs: np.ndarray, concept: np.ndarray, ref_vecs: np.ndarray, ref_c
 
 
 def _pitch_scores(clips: SystemClips, idx: list[int], cfg: GenerativeTaskConfig, seed: int) -> dict[str, Any]:
-    from grounding_eval.audio.io import load_audio
-    from grounding_eval.audio.pitch import note_errors
-
     cents, octave, dur = [], [], []
     for j in idx:
         p = clips.prompts[clips.prompt_index[j]]
@@ -292,8 +288,6 @@ def resolve_options(cfg: GenerativeTaskConfig, seed: int | None, n_samples: int 
 
 def make_generator(run: Run, model: str, load_generations: str | None):
     """Replay of a JSONL file, the template baseline (`--model template`), or the registered `hf` generator."""
-    from grounding_eval.registry import check_args
-
     if load_generations:
         return ReplayGenerator(load_generations)
     if model == "template":
@@ -311,8 +305,6 @@ def make_generator(run: Run, model: str, load_generations: str | None):
 
 def execute(run: Run, model: str, generator, prompts: list[Prompt], texts: list[list[str]], gcache: GenerationCache):
     """The model's programs and (control `template`) the template baseline's, through the cached executor."""
-    from grounding_eval.encoders import stable_hash
-
     cfg = run.cfg
     executor = run.regs.executors.build(cfg.executor.name, {"default_sample_rate": cfg.sample_rate, **cfg.executor.args},
                                         f"task {run.name}: executor.args")
@@ -337,10 +329,9 @@ class Embedded:
     stats: dict[str, int]
 
 
-def embed(run: Run, refs: list[Instance], index: dict[str, int], systems: list[SystemClips]) -> Embedded:
-    from grounding_eval import steps
-
-    embedder = steps.perception_encoder(run.name, run.cfg, run.regs, run.device or "cpu", run.batch_size)
+def embed(run: Run, refs: list[Instance], index: dict[str, int], systems: list[SystemClips], embedder=None) -> Embedded:
+    """Vectors of the references, every valid clip and the floors: by the task's embedder, or `embedder`."""
+    embedder = embedder or steps.perception_encoder(run.name, run.cfg, run.regs, run.device or "cpu", run.batch_size)
     floor_paths = {kind: _floor_clip(run.root / "generated_floors", kind, run.cfg.prompts.duration, 0)
                    for kind in ("silence", "white_noise")}
     gen = {s.name: [_wav_instance(w, s.prompts[s.prompt_index[j]].concept, f"{s.name}:{j}")
@@ -355,10 +346,23 @@ def embed(run: Run, refs: list[Instance], index: dict[str, int], systems: list[S
     return Embedded(embedder, vecs[:len(refs)], np.array([index[r.concept] for r in refs]), generated, floors, stats)
 
 
+def make_clap(run: Run, concepts: list[Any], towers, refs: list[Instance], index: dict[str, int],
+              systems: list[SystemClips]) -> tuple[ClapScorer, Embedded] | None:
+    """The CLAP scorer (text vectors of the judge prompts) and every clip through CLAP's audio tower."""
+    if towers is None:
+        return None
+    text_enc, audio_enc = towers
+    prompt = run.cfg.scoring.judge_prompt
+    texts = [prompt.format(concept=c.text) for c in concepts]
+    spans = [steps.concept_span(prompt, c.text) for c in concepts]
+    vecs, _ = steps.text_vectors(text_enc, texts, spans, run.cache, run.rep, f"CLAP text {run.cfg.scoring.clap}")
+    vecs = np.asarray(vecs, np.float64)
+    scorer = ClapScorer(run.cfg.scoring.clap, text_enc, audio_enc, vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(1e-12))
+    return scorer, embed(run, refs, index, systems, audio_enc)
+
+
 def make_judge(run: Run, concepts: list[Any], emb: Embedded):
     """The text-audio judge: its own text encoder (never the model under test) on the concept names."""
-    from grounding_eval import steps
-
     cfg = run.cfg
     text_enc = run.regs.text_encoders.get("hf").obj(cfg.scoring.text_encoder, **({"device": run.device} if run.device else {}))
     texts = [cfg.scoring.judge_prompt.format(concept=c.text) for c in concepts]
@@ -370,8 +374,6 @@ def make_judge(run: Run, concepts: list[Any], emb: Embedded):
 def score_system(run: Run, s: SystemClips, vecs: np.ndarray, index: dict[str, int], emb: Embedded, judge: Judge,
                  k: list[int], paired: dict[str, Any]) -> dict[str, Any]:
     """Outcomes; scores over valid clips and with failures as silence; pitch; shuffled prompts + paired tests."""
-    from grounding_eval.stats import paired_tests
-
     cfg, seed = run.cfg, run.cfg.generator.seed
     valid = [j for j, w in enumerate(s.wavs) if w is not None]
     concept = np.array([index[s.prompts[s.prompt_index[j]].concept] for j in valid], dtype=int)
@@ -410,16 +412,51 @@ def score_controls(run: Run, prompts: list[Prompt], index: dict[str, int], emb: 
             vecs = np.repeat(emb.floors[kind][None], len(flat_concept), 0)
             out[kind] = score_set(vecs, flat_concept, emb.refs, emb.ref_concept, judge.similarity(vecs), k, cfg, seed)
     if "split_half" in run.controls:
-        rng = np.random.default_rng([seed, 0x5A1F])
-        half = np.zeros(len(emb.refs), bool)
-        for c in np.unique(emb.ref_concept):
-            members = np.flatnonzero(emb.ref_concept == c)
-            half[rng.permutation(members)[: len(members) // 2]] = True
-        a, b = half, ~half
+        a = _half(emb.ref_concept, seed)
+        b = ~a
         sim = Judge(text_vecs, emb.refs[b], emb.ref_concept[b], cfg.scoring.probe_seeds, seed).similarity(emb.refs[a])
         out["split_half"] = score_set(emb.refs[a], emb.ref_concept[a], emb.refs[b], emb.ref_concept[b], sim, k, cfg, seed)
         out["split_half"]["note"] = "half of the references (per concept) scored against the other half; the judge trained on that other half only"
     return out
+
+
+def _half(ref_concept: np.ndarray, seed: int) -> np.ndarray:
+    """The split-half control's first half: half of each concept's references, seeded."""
+    rng = np.random.default_rng([seed, 0x5A1F])
+    half = np.zeros(len(ref_concept), bool)
+    for c in np.unique(ref_concept):
+        members = np.flatnonzero(ref_concept == c)
+        half[rng.permutation(members)[: len(members) // 2]] = True
+    return half
+
+
+def score_clap(run: Run, clap: tuple[ClapScorer, Embedded], systems: list[SystemClips], prompts: list[Prompt],
+               index: dict[str, int], k: list[int], out: dict[str, Any]) -> None:
+    """The CLAP score beside the judge's: each system (valid clips, failures as silence, shuffled prompts) and
+    each control (floors; split half = the references of the first half, CLAP needing no training)."""
+    scorer, emb = clap
+    sc, seed = run.cfg.scoring, run.cfg.generator.seed
+
+    def score(vecs: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+        return clap_scores(scorer.similarity(vecs), target, k, lambda v: _mean_ci(v, sc.bootstrap_resamples, sc.confidence, seed))
+
+    for s in systems:
+        valid = [j for j, w in enumerate(s.wavs) if w is not None]
+        concept = np.array([index[s.prompts[s.prompt_index[j]].concept] for j in valid], dtype=int)
+        all_concept = np.array([index[s.prompts[i].concept] for i in s.prompt_index], dtype=int)
+        filled = np.repeat(emb.floors["silence"][None], len(s.wavs), 0)  # a failed sample counts as the silent clip
+        filled[valid] = emb.generated[s.name]
+        entry = {"valid_only": score(emb.generated[s.name], concept), "failures_as_silence": score(filled, all_concept)}
+        if "shuffled_prompts" in out["systems"][s.name]:
+            entry["shuffled_prompts"] = score(emb.generated[s.name], _derangement(len(scorer.text_vecs), seed)[concept])
+        out["systems"][s.name]["clap"] = entry
+    flat_concept = np.array([index[p.concept] for p in prompts for _ in range(run.cfg.generator.n_samples)], dtype=int)
+    for kind in ("silence", "white_noise"):
+        if kind in out["controls"]:
+            out["controls"][kind]["clap"] = score(np.repeat(emb.floors[kind][None], len(flat_concept), 0), flat_concept)
+    if "split_half" in out["controls"]:
+        a = _half(emb.ref_concept, seed)
+        out["controls"]["split_half"]["clap"] = score(emb.refs[a], emb.ref_concept[a])
 
 
 def _public(d: Any) -> Any:
@@ -459,10 +496,6 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
                         cache_dir: str | None = None, use_cache: bool = True, rep=None) -> dict[str, Any]:
     """Run one generative task for `model` ("template" = the no-LM baseline alone); returns its results
     entry, or with `generation_only` writes the generations JSONL there and returns its path."""
-    from grounding_eval import steps
-    from grounding_eval.cache import EmbeddingCache
-    from grounding_eval.progress import Reporter
-
     t0 = time.perf_counter()
     if cfg.unavailable:
         raise GroundingEvalError(f"task {name}: {cfg.unavailable}")
@@ -473,6 +506,8 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
     run = Run(name, cfg, plugins.registries(), rep or Reporter(Console(stderr=True), True), root,
               EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache), device, batch_size,
               list(cfg.controls if controls is None else controls), {}, time.perf_counter())
+    # CLAP's towers load first: a checkpoint that cannot be found stops the run before anything is generated.
+    towers = load_clap(name, cfg.scoring.clap, run.regs, device, batch_size) if cfg.scoring.clap and not generation_only else None
     inst = steps.build_instances(name, cfg, run.regs)
     ds, refs, concepts = inst.dataset, inst.instances, list(inst.dataset.concepts)
     index = {c.name: i for i, c in enumerate(concepts)}
@@ -497,9 +532,13 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
     for s in systems:
         out["systems"][s.name] = score_system(run, s, emb.generated[s.name], index, emb, judge, k, out["paired_tests"])
     out["controls"] = score_controls(run, prompts, index, emb, text_vecs, judge, k)
+    clap = make_clap(run, concepts, towers, refs, index, systems)
+    if clap:
+        score_clap(run, clap, systems, prompts, index, k, out)
     run.lap("scoring")
     chance = {**{f"accuracy@{kk}": min(1.0, kk / len(concepts)) for kk in k},
               "mrr": float(np.mean(1.0 / np.arange(1, len(concepts) + 1)))}
     return {"kind": "generative", "main_metric": cfg.main_metric, "results": _public(out), "chance": chance,
-            "task_info": task_info(run, ds, refs, prompts, generator, executor, systems, emb, text_enc, gen_stats, t0),
+            "task_info": {**task_info(run, ds, refs, prompts, generator, executor, systems, emb, text_enc, gen_stats, t0),
+                          **({"clap": clap[0].identity()} if clap else {})},
             "_plot": {"systems": systems, "refs": refs, "prompts": prompts}}
