@@ -222,6 +222,7 @@ class ScoreSet(_Open):
     kad: Interval | None = None
     fad: FadScore | None = None
     note: str | None = None
+    clap: "ScoreSet | None" = None  # the same clips' CLAP scores (clap_score, accuracy@K, MRR), when scoring.clap is set
 
     def metric(self, name: str) -> Interval | None:
         """A text-audio score by name (`mrr`, `accuracy@1`, ...); None when not scored."""
@@ -250,6 +251,14 @@ class NoteScores(_Strict):
     duration_error_s: Interval
 
 
+class ClapScores(_Strict):
+    """A system's CLAP scores (scoring.clap set): clap_score, accuracy@K and MRR per set of its clips."""
+
+    valid_only: ScoreSet
+    failures_as_silence: ScoreSet
+    shuffled_prompts: ScoreSet | None = None
+
+
 class SystemScores(_Strict):
     """One system (the model, or the template baseline): outcomes, scores over valid clips and with failures as silence."""
 
@@ -258,6 +267,7 @@ class SystemScores(_Strict):
     failures_as_silence: ScoreSet
     notes: NoteScores | None = None
     shuffled_prompts: ScoreSet | None = None
+    clap: ClapScores | None = None
 
 
 class GenerativePairedTest(PairedTest):
@@ -332,6 +342,7 @@ class GenerativeTaskRecord(_Strict):
     executions: dict[str, list[Execution]]  # system -> one record per (prompt, sample), in that order
     timing_seconds: dict[str, Number] = {}
     sample_size_note: str | None = None
+    clap: dict[str, Any] | None = None  # the CLAP checkpoint and both towers' identities, when scoring.clap is set
 
 
 class GenerativeResults(_ResultsFile):
