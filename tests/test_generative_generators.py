@@ -90,3 +90,19 @@ def test_hf_generator_samples_reproducibly_through_the_cache(tiny_llama, tmp_pat
 def test_hf_generator_refuses_bad_settings(tiny_llama):
     with pytest.raises(GroundingEvalError, match="temperature"):
         HFCausalLMGenerator(tiny_llama, device="cpu", temperature=0)
+
+
+def test_a_causal_lm_runs_through_the_task_flow(tiny_llama, tmp_path):
+    """`--model FOLDER` on a generative task builds the registered hf generator from the task's generator.args
+    (its arguments checked against the builder's signature, `model` coming from --model) and writes the
+    generations; the whole tier's prompts go to the model in one batch of 32 sequences (the default)."""
+    from grounding_eval.generative import command
+
+    (tmp_path / "t.yaml").write_text("task: tiny_gen_lm\ninclude: notes_generative.yaml\n"
+                                     "dataset: {name: notes, args: {instruments: [Piano, Flute, Trumpet], notes: [A4], include_recordings: false}}\n"
+                                     "prompts: {notes: [A4, C5]}\ngenerator: {args: {max_new_tokens: 4}}\n")
+    out = command.evaluate(tiny_llama, "tiny_gen_lm", include_paths=[str(tmp_path)], generation_only=str(tmp_path / "g.jsonl"),
+                           cache_dir=str(tmp_path / "cache" / "embeddings"), show_progress=False)
+    header, *rows = [json.loads(line) for line in open(out["generations_file"])]
+    assert header["generator"]["batch_size"] == 32 and header["generator"]["max_new_tokens"] == 4
+    assert sorted((r["prompt_id"], r["sample"]) for r in rows) == [(p, s) for p in ("flute_A4", "flute_C5", "piano_A4", "piano_C5", "trumpet_A4", "trumpet_C5") for s in (0, 1)]

@@ -298,7 +298,7 @@ def make_generator(run: Run, model: str, load_generations: str | None):
     if run.batch_size is not None:
         args["batch_size"] = run.batch_size
     entry = run.regs.generators.get("hf")
-    check_args(entry.obj, args, f"task {run.name}: generator.args", "generator hf")
+    check_args(entry.obj, {"model": model, **args}, f"task {run.name}: generator.args", "generator hf")  # model: --model
     with run.rep.console.status(f"loading causal LM {model}"):
         return entry.obj(model=model, **args)
 
