@@ -20,7 +20,7 @@ from grounding_eval.cli import main
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.generative.outcomes import count_outcomes
 from grounding_eval.leaderboard.build import build
-from grounding_eval.leaderboard.submit import submit
+from grounding_eval.leaderboard.submit import split_by_task, submit
 from grounding_eval.results import GenerativeResults, load, parse_any
 
 FILE = Path(__file__).resolve().parent / "data" / "notes_generative_template.json"
@@ -115,8 +115,11 @@ def test_leaderboard_files_builds_and_refuses_tampered_generative_entries(real, 
     root = tmp_path / "lb"
     (placed,) = submit(write(tmp_path, real, "template.json"), root)
     assert placed.action == "added" and placed.path == (root / "submissions" / TASK / "aisfx" / "template" / "template.json").resolve()
-    # the entry is the file as the harness wrote it, less the path it was written to on the submitter's machine
+    # the entry is the file as the harness wrote it, less the paths it was written to on the submitter's machine
     assert json.loads(placed.path.read_text()) == {k: v for k, v in real.items() if k != "output_file"}
+    with_plots = {**real, "plot_files": ["/home/someone/results/x_spectrograms.png"]}
+    (entry,) = split_by_task(with_plots).values()
+    assert "plot_files" not in entry and "output_file" not in entry
     assert submit(write(tmp_path, real, "again.json"), root)[0].action == "unchanged"
     before = {p: p.read_bytes() for p in root.rglob("*.json")}
     tampers = {

@@ -36,6 +36,9 @@ from grounding_eval.results import (AnyResults, GenerativeResults, GenerativeTas
                                     load_results, parse_any, safe_name)
 
 SUBMISSIONS = "submissions"
+# Where the submitter's run wrote its files, on their machine: never part of an entry (a generative run
+# records both in the file itself).
+LOCAL_PATHS = ("output_file", "plot_files")
 
 
 @dataclass
@@ -73,7 +76,7 @@ def split_by_task(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key in res["results"]:
         task = base_task(key)
-        one = out.setdefault(task, {**{k: v for k, v in res.items() if k not in ("results", "tasks", "output_file")},
+        one = out.setdefault(task, {**{k: v for k, v in res.items() if k not in ("results", "tasks", *LOCAL_PATHS)},
                                     "results": {}, "tasks": {}})
         one["results"][key] = res["results"][key]
         one["tasks"][key] = res["tasks"][key]
