@@ -22,6 +22,10 @@ from grounding_eval.atomic import atomic_write
 from grounding_eval.encoders import ProgressCallback
 from grounding_eval.errors import GroundingEvalError
 
+# Data parallel: seconds without any new shard from the other processes before a process gives up waiting
+# (GROUNDING_EVAL_DP_TIMEOUT overrides). Generous: the others may still be loading a large model.
+DP_IDLE_SECONDS = 1800.0
+
 
 class EmbeddingNamespace:
     """The embeddings of one encoder configuration (one cache key)."""
@@ -31,24 +35,32 @@ class EmbeddingNamespace:
         self.key = key
         self.meta = meta
         self._index: dict[str, np.ndarray] | None = None
+        self._read: set[str] = set()  # shard files already in the index (shards never change once written)
 
     def _load_index(self) -> dict[str, np.ndarray]:
         if self._index is None:
-            index: dict[str, np.ndarray] = {}
-            if self.dir.is_dir():
-                for shard in sorted(self.dir.glob("shard-*.npz")):
-                    try:
-                        with np.load(shard, allow_pickle=False) as z:
-                            for k, v in zip(z["keys"].tolist(), z["vectors"]):
-                                index[k] = v
-                    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-                        continue  # unreadable shard (foreign file, disk error): recompute its items
-            self._index = index
+            self._index = {}
+            self._read = set()
+            self.refresh()
         return self._index
 
     def refresh(self) -> None:
-        """Forget the in-memory index so the next lookup sees shards written by other processes."""
-        self._index = None
+        """Read the shards written since the last look (by other processes): only the new files."""
+        if self._index is None:
+            self._load_index()
+            return
+        if not self.dir.is_dir():
+            return
+        for shard in sorted(self.dir.glob("shard-*.npz")):
+            if shard.name in self._read:
+                continue
+            try:
+                with np.load(shard, allow_pickle=False) as z:
+                    for k, v in zip(z["keys"].tolist(), z["vectors"]):
+                        self._index[k] = v
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                continue  # unreadable shard (foreign file, disk error): recompute its items
+            self._read.add(shard.name)
 
     def dim(self) -> int | None:
         """The width of the vectors already stored here (None when there are none)."""
@@ -102,17 +114,27 @@ class EmbeddingCache:
         progress: ProgressCallback | None = None,
         stream: Callable[[Sequence[Any], ProgressCallback | None], Iterator[np.ndarray]] | None = None,
         world: tuple[int, int] = (0, 1),
+        agree: Callable[[list[int]], list[int]] | None = None,
     ) -> tuple[np.ndarray, dict[str, int]]:
         """Vectors for `item_keys` in order, computing only the missing ones, one shard per batch.
 
         `stream`, when given, is called once with all missing payloads and yields one array per
         `batch_size` of them (so an encoder can keep worker processes busy across batches); otherwise
         `compute` is called per batch. `world` = (rank, size) splits the missing batches across
-        data-parallel processes, which then wait for each other's shards. Returns the (n, dim) array and
-        counts {"cached": ..., "computed": ...}.
+        data-parallel processes, which then wait for each other's shards. `agree` (data parallel) takes this
+        process's missing item positions and returns every process's (`parallel.agree_missing`). Returns
+        the (n, dim) array and counts {"cached": ..., "computed": ...}.
         """
         ns = self.namespace(key, meta)
         found = ns.lookup(item_keys) if self.enabled else {}
+        # Data parallel: an item's owner follows from its position among ALL keys, never from what this
+        # process happened to find cached, so processes that start at different times still agree.
+        position = {k: i for i, k in enumerate(dict.fromkeys(item_keys))}
+        if agree is not None:
+            # ... and every process computes (or waits for) what ANY of them misses: each makes the same
+            # calls (a text batch is a collective) and all end with the same vectors.
+            lacking = set(agree([i for k, i in position.items() if k not in found]))
+            found = {k: v for k, v in found.items() if position[k] not in lacking}
         # Identical items (same content) are computed once.
         missing: dict[str, Any] = {}
         for k, p in zip(item_keys, payloads):
@@ -122,9 +144,6 @@ class EmbeddingCache:
             progress(sum(1 for k in item_keys if k in found))
         bs = max(1, batch_size)
         rank, size = world if self.enabled else (0, 1)  # without a shared cache, every process computes all
-        # Data parallel: an item's owner follows from its position among ALL keys, never from what this
-        # process happened to find cached, so processes that start at different times still agree.
-        position = {k: i for i, k in enumerate(dict.fromkeys(item_keys))}
         todo = [(k, p) for k, p in missing.items() if (position[k] // bs) % size == rank]
         others = [k for k in missing if (position[k] // bs) % size != rank]
         mine = [todo[s : s + bs] for s in range(0, len(todo), bs)]
@@ -154,20 +173,34 @@ class EmbeddingCache:
     @staticmethod
     def _wait_for_others(ns: EmbeddingNamespace, keys: list[str], progress: ProgressCallback | None,
                          poll_seconds: float = 1.0) -> dict[str, np.ndarray]:
-        """Data parallel: read the shards the other processes write (the shared cache is the channel)."""
+        """Data parallel: read the shards the other processes write (the shared cache is the channel).
+
+        Gives up after GROUNDING_EVAL_DP_TIMEOUT seconds (default DP_IDLE_SECONDS) in which no new shard
+        arrived: a slow peer keeps the wait going, a cache the processes do not share ends it.
+        """
+        raw = os.environ.get("GROUNDING_EVAL_DP_TIMEOUT", str(DP_IDLE_SECONDS))
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise GroundingEvalError(f"environment GROUNDING_EVAL_DP_TIMEOUT={raw!r}: give seconds, e.g. {DP_IDLE_SECONDS:.0f}") from None
         got: dict[str, np.ndarray] = {}
-        timeout = float(os.environ.get("GROUNDING_EVAL_DP_TIMEOUT", 24 * 3600))
-        deadline = time.monotonic() + timeout
+        last_arrival = time.monotonic()
         while True:
             ns.refresh()
             new = ns.lookup([k for k in keys if k not in got])
-            if progress and new:
-                progress(len(new))
+            if new:
+                last_arrival = time.monotonic()
+                if progress:
+                    progress(len(new))
             got.update(new)
             if len(got) == len(keys):
                 return got
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"data parallel: {len(keys) - len(got)} embeddings from other processes never arrived")
+            if time.monotonic() - last_arrival > timeout:
+                raise GroundingEvalError(
+                    f"data parallel: {len(keys) - len(got)} embeddings from the other processes did not appear in "
+                    f"{ns.dir} for {timeout:.0f} s: every process must use one cache on a filesystem they all see "
+                    "(--cache-dir / GROUNDING_EVAL_CACHE), or another process died; GROUNDING_EVAL_DP_TIMEOUT sets "
+                    "this wait (finished shards are kept: a rerun resumes)")
             time.sleep(poll_seconds)
 
     def list_namespaces(self) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from grounding_eval.cache import EmbeddingCache
 from grounding_eval.data.base import GroundingDataset, Instance
 from grounding_eval.encoders import PerceptionEncoder, TextEncoder
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.parallel import data_parallel
+from grounding_eval.parallel import agree_missing, data_parallel
 from grounding_eval.plugins import Registries
 from grounding_eval.progress import Reporter
 from grounding_eval.protocol import CLASS_MEAN, Metric, run_protocol
@@ -155,7 +155,7 @@ def text_vectors(encoder: TextEncoder, texts: list[str], spans: list[tuple[int, 
         payloads, compute = list(texts), encoder.embed
     with rep.bar(f"text: {label}", len(texts)) as advance:
         vecs, stats = cache.embed(encoder.cache_key(), {"kind": "text", **encoder.identity()}, keys, payloads,
-                                  compute, encoder.batch_size, advance)
+                                  compute, encoder.batch_size, advance, agree=agree_missing)
     return vecs, stats
 
 
@@ -216,7 +216,7 @@ def instance_vectors(encoder: PerceptionEncoder, instances: list[Instance], cach
         rank, world, _ = data_parallel()
         return cache.embed(encoder.cache_key(), {"kind": "perception", "name": encoder.name, **encoder.identity()},
                            keys, instances, encoder.embed, encoder.batch_size, advance,
-                           stream=getattr(encoder, "embed_batches", None), world=(rank, world))
+                           stream=getattr(encoder, "embed_batches", None), world=(rank, world), agree=agree_missing)
 
 
 # -- metrics and protocol -------------------------------------------------------------------------

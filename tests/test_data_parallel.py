@@ -107,3 +107,119 @@ def test_device_map_under_a_launch_is_refused(monkeypatch, no_load):
     monkeypatch.setattr(parallel, "accelerate_state", lambda: None, raising=False)
     assert HFTextEncoder("m", device_map="auto").device_map == "auto"  # one process may shard
 
+
+# -- ranks with different caches (item 3) ----------------------------------------------------------
+
+TEXT_SCRIPT = """
+import json, sys
+import numpy as np
+from rich.console import Console
+from grounding_eval.cache import EmbeddingCache
+from grounding_eval.progress import Reporter
+from grounding_eval.steps import text_vectors
+from grounding_eval.text.hf import make_hf_encoder
+model, cache_root, out, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+enc = make_hf_encoder(model, batch_size=8)
+texts = [f"the sound of thing number {i}" for i in range(n)]
+vecs, stats = text_vectors(enc, texts, [(0, 3)] * n, EmbeddingCache(cache_root), Reporter(Console(), False), "t")
+np.save(out + ".npy", vecs)
+with open(out + ".json", "w") as f:
+    json.dump({"rank": enc.world.index, "size": enc.world.size, "stats": stats}, f)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:  # a fixed port can be taken on a shared machine
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(argv_of_rank, env: dict[str, str], timeout: float, world: int = 2,
+            per_rank=lambda r: {}) -> list[subprocess.CompletedProcess]:
+    """`world` processes as `accelerate launch` starts them (RANK, WORLD_SIZE, a rendezvous); all killed at
+    `timeout` (a hang fails the test instead of stalling it)."""
+    port = _free_port()
+    procs = [subprocess.Popen(argv_of_rank(r), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": str(world),
+                                   "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1",
+                                   "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1", **per_rank(r)})
+             for r in range(world)]
+    done = []
+    try:
+        for r, p in enumerate(procs):
+            out, err = p.communicate(timeout=timeout)
+            done.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+        pytest.fail(f"the {world} processes did not finish within {timeout:.0f} s (a hang)")
+    return done
+
+
+def test_ranks_with_different_caches_agree_on_the_missing_text(tmp_path, tiny_bert):
+    """Each text batch is a collective (split + gather): rank 0 finding part of it cached and rank 1 none
+    made them call it a different number of times (wrong vectors, then a hang). Now they agree on the
+    missing set first and end with the same vectors as one process."""
+    from rich.console import Console
+
+    from grounding_eval.cache import EmbeddingCache
+    from grounding_eval.progress import Reporter
+    from grounding_eval.steps import text_vectors
+    from grounding_eval.text.hf import SHARD_MIN, make_hf_encoder
+
+    n = SHARD_MIN + 40  # two cache batches
+    texts = [f"the sound of thing number {i}" for i in range(n)]
+    quiet = Reporter(Console(), False)
+    enc = make_hf_encoder(tiny_bert, batch_size=8)
+    # Rank 0's cache holds the first batch; rank 1 has its own, empty cache (per-node caches).
+    text_vectors(enc, texts[:SHARD_MIN], [(0, 3)] * SHARD_MIN, EmbeddingCache(tmp_path / "c0"), quiet, "t")
+    single, _ = text_vectors(enc, texts, [(0, 3)] * n, EmbeddingCache(tmp_path / "single"), quiet, "t")
+    (tmp_path / "dp.py").write_text(TEXT_SCRIPT)
+    runs = _launch(lambda r: [sys.executable, str(tmp_path / "dp.py"), tiny_bert, str(tmp_path / f"c{r}"),
+                              str(tmp_path / f"out{r}"), str(n)], dict(os.environ), timeout=300)
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    ranks = [json.loads((tmp_path / f"out{r}.json").read_text()) for r in range(2)]
+    assert [(x["rank"], x["size"]) for x in ranks] == [(0, 2), (1, 2)]
+    assert ranks[0]["stats"] == ranks[1]["stats"] == {"cached": 0, "computed": n}  # the union was computed
+    for r in range(2):
+        np.testing.assert_allclose(np.load(tmp_path / f"out{r}.npy"), single, atol=1e-5)
+
+
+def test_waiting_for_other_processes_shards_is_bounded_and_says_why(tmp_path, monkeypatch):
+    """The audio side reads the other processes' shards from the shared cache: a cache they do not share
+    (per-node disks) used to mean a 24-hour wait and a bare RuntimeError."""
+    from grounding_eval.cache import EmbeddingCache
+
+    monkeypatch.setenv("GROUNDING_EVAL_DP_TIMEOUT", "2")
+    cache = EmbeddingCache(tmp_path / "c")
+    compute = lambda items, progress: np.ones((len(items), 3), np.float32)  # noqa: E731
+    with pytest.raises(GroundingEvalError, match=r"1 embeddings? from the other processes did not appear in .* for 2 s: .*GROUNDING_EVAL_DP_TIMEOUT") as exc:
+        cache.embed("k", {}, ["a", "b"], ["a", "b"], compute, 1, world=(0, 2))  # rank 1 never writes "b"
+    assert "\n" not in str(exc.value) and str(tmp_path / "c") in str(exc.value)
+
+
+def test_the_wait_counts_from_the_last_shard_that_arrived(tmp_path, monkeypatch):
+    """A slow but working peer is not a dead one: the limit is time without any new shard."""
+    import threading
+    import time
+
+    from grounding_eval.cache import EmbeddingCache
+
+    monkeypatch.setenv("GROUNDING_EVAL_DP_TIMEOUT", "3")
+    cache = EmbeddingCache(tmp_path / "c")
+    compute = lambda items, progress: np.ones((len(items), 3), np.float32)  # noqa: E731
+    peer = cache.namespace("k", {})
+
+    def rank1() -> None:  # writes its two batches 2 s apart: 4 s in all, never 3 s without a new one
+        for key in ("b", "d"):
+            time.sleep(2)
+            peer.write([key], np.full((1, 3), 2, np.float32))
+    t = threading.Thread(target=rank1)
+    t.start()
+    try:
+        out, stats = cache.embed("k", {}, list("abcd"), list("abcd"), compute, 1, world=(0, 2))
+    finally:
+        t.join()
+    assert out[:, 0].tolist() == [1, 2, 1, 2] and stats == {"cached": 0, "computed": 4}
+
