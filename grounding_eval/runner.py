@@ -19,6 +19,7 @@ from grounding_eval.cache import EmbeddingCache
 from grounding_eval.devices import pick_device
 from grounding_eval.encoders import PerceptionEncoder, TextEncoder
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.parallel import main_first
 from grounding_eval.plots import write_plots
 from grounding_eval.progress import Reporter
 from grounding_eval.results import (SCHEMA_VERSION, DatasetRecord, Environment, ModelRecord, PerceptionRecord, Results,
@@ -95,7 +96,9 @@ def evaluate(
     if output_path:
         check_output_path(output_path)  # before the work, not after it
     t0 = time.perf_counter()
-    rep = Reporter(console or Console(stderr=True), show_progress and current_world().is_main)
+    main = current_world().is_main  # under accelerate launch: forms the process group, every rank at once
+    # One process speaks: the others' consoles are quiet (no spinners, bars or notes from every rank).
+    rep = Reporter(console or Console(stderr=True, quiet=not main), show_progress and main)
     regs = plugins.registries()
     configs = load_tasks(tasks, include_paths, audio_backbone, regs)
     opts = RunOptions(audio_backbone, dict(backbone_args or {}), seed, num_runs, limit, controls, batch_size)
@@ -103,9 +106,10 @@ def evaluate(
     # Every task's perception encoder is made before the text model loads and runs: a missing backbone
     # checkpoint or a bad backbone option is reported in seconds, not after the text side is done.
     # Making one only resolves its files; its network loads on first use.
-    encoders = {name: make_perception_encoder(name, cfg, regs, pick_device(device), batch_size, rep)
-                for name, cfg in resolved.items()}
-    text = load_text_model(model, model_args, device, batch_size, regs, rep)
+    with main_first():  # checkpoint downloads: the main process first, the others find them done
+        encoders = {name: make_perception_encoder(name, cfg, regs, pick_device(device), batch_size, rep)
+                    for name, cfg in resolved.items()}
+        text = load_text_model(model, model_args, device, batch_size, regs, rep)
     ctx = EvalContext(regs, EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache), rep, text,
                       pick_device(device), batch_size, plots)
     results: dict[str, TaskResult] = {}
@@ -117,7 +121,7 @@ def evaluate(
                   model=ModelRecord(name=model, kind=text.kind, identity=text.encoder.identity()),
                   environment=Environment(**environment(ctx.device)), date=now_iso(),
                   wall_time_seconds=time.perf_counter() - t0).to_json()
-    if output_path and current_world().is_main:  # under accelerate launch, one process writes
+    if output_path and main:  # under accelerate launch, one process writes
         out["output_file"] = str(write_results(out, output_path))
         if plots:
             with rep.console.status("writing plots"):
@@ -166,7 +170,9 @@ def evaluate_task(name: str, cfg: TaskConfig, ctx: EvalContext,
     `encoder` is the task's perception encoder when the caller made it already."""
     timing: dict[str, float] = {}
     t = time.perf_counter()
-    with ctx.rep.console.status(f"building dataset {cfg.dataset.name}"):
+    # The main process builds (or downloads) the dataset first; the others then find it built: no two
+    # processes race to rename their builds into one folder.
+    with main_first(), ctx.rep.console.status(f"building dataset {cfg.dataset.name}"):
         inst = build_instances(name, cfg, ctx.regs)
     timing["dataset"] = time.perf_counter() - t
 

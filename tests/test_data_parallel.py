@@ -223,3 +223,51 @@ def test_the_wait_counts_from_the_last_shard_that_arrived(tmp_path, monkeypatch)
         t.join()
     assert out[:, 0].tolist() == [1, 2, 1, 2] and stats == {"cached": 0, "computed": 4}
 
+
+# -- one process speaks, builds first, and tears down (item 9) --------------------------------------
+
+# The CLI, with each dataset build counted per process (written at exit).
+COUNTING_CLI = ("import atexit, os, runpy, sys; import grounding_eval.data.distro_sounds as d; n = [0]; real = d._build_atomically; "
+                "d._build_atomically = lambda *a: (n.__setitem__(0, n[0] + 1), real(*a))[1]; "
+                "atexit.register(lambda: open(os.environ['BUILDS_FILE'], 'w').write(str(n[0]))); "
+                "sys.argv[0] = 'grounding-eval'; runpy.run_module('grounding_eval', run_name='__main__')")
+
+
+def test_one_process_prints_and_builds_the_dataset_first(tmp_path, quick_tasks, tiny_bert):
+    """Under a 2-process launch sharing one cache: rank 0 alone prints the table, bars and notes, and
+    builds the offline dataset; rank 1 waits for it and finds it built (it used to build its own copy at
+    the same time and race it to the same rename)."""
+    cache = tmp_path / "cache"
+
+    def argv(r: int) -> list[str]:
+        return [sys.executable, "-c", COUNTING_CLI, "--model", tiny_bert, "--task", "quick_freedesktop",
+                "--include-path", quick_tasks, "--audio-backbone", "logmel", "--num-runs", "1",
+                "--output-path", str(tmp_path / f"rank{r}.json")]
+    env = {**os.environ, "GROUNDING_EVAL_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "GROUNDING_EVAL_DP_TIMEOUT": "600"}
+    runs = _launch(argv, env, timeout=600, per_rank=lambda r: {"BUILDS_FILE": str(tmp_path / f"builds{r}")})
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    builds = [int((tmp_path / f"builds{r}").read_text()) for r in range(2)]
+    assert builds == [1, 0]
+    # gloo's own connection line is printed by every process (C++, not ours)
+    out0, out1 = ("\n".join(x for x in run.stdout.splitlines() if not x.startswith("[Gloo]")) for run in runs)
+    assert "quick_freedesktop" in out0 and "results written to" in out0
+    err1 = runs[1].stderr
+    assert out1.strip() == "" and "text: " not in err1 and "building dataset" not in err1, (out1, err1[-500:])
+    assert (tmp_path / "rank0.json").exists() and not (tmp_path / "rank1.json").exists()
+
+
+def test_the_cli_tears_the_process_group_down(tmp_path):
+    import torch.distributed as dist
+
+    from grounding_eval.cli.main import main
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(["tasks"])
+        assert exc.value.code == 0
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -10,6 +10,7 @@ from rich.table import Table
 from grounding_eval.cli.args import Parser, comma_list, key_values, positive_int
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.generative import command
+from grounding_eval.parallel import is_main_process
 from grounding_eval.results import Results, Stat, parse_results
 from grounding_eval.runner import evaluate
 from grounding_eval.text.hf import parse_model_args
@@ -58,6 +59,8 @@ def cmd(argv: Sequence[str], console: Console) -> int:
         controls=comma_list(args.controls), output_path=args.output_path or None, include_paths=args.include_path,
         cache_dir=args.cache_dir, use_cache=not args.no_cache, show_progress=not args.quiet, plots=args.plots,
     )
+    if not is_main_process():  # under accelerate launch every process ran; one prints
+        return 0
     typed = parse_results(res, "results (internal)")
     console.print(results_table(typed))
     for line in summary_lines(typed):

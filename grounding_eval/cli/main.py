@@ -8,6 +8,7 @@ from typing import Sequence
 
 from rich.console import Console
 
+from grounding_eval import parallel
 from grounding_eval.errors import GroundingEvalError
 
 # Subcommand -> module of grounding_eval.cli with `cmd(argv, console) -> exit code`. Imported on demand
@@ -47,4 +48,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("grounding-eval: interrupted; finished embeddings are cached and a rerun resumes", file=sys.stderr)
         code = 130
+    finally:
+        parallel.end()  # under accelerate launch: the process group torn down, not left to the exit
     sys.exit(code)
