@@ -173,6 +173,8 @@ def test_cli_refuses_without_the_flag_and_round_trips_generations(tmp_path, caps
                    Console(file=buf, width=300)) == 0
     out = buf.getvalue()
     assert "valid clips" in out and "failures as silence" in out and "control: split_half" in out and "results written to" in out
+    # below the table: every program's fate, and the paired test of matched vs shuffled prompts
+    assert "template: 3 programs: ok 3" in out and "template, paired sign-flip test vs shuffled prompts: MRR" in out
 
 
 def test_validate_checks_generative_results_and_load_refuses_a_broken_one(tmp_path, capsys):

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.generative.report import GENERATIVE_SCHEMA_VERSION, results_table, write_spectrograms
+from grounding_eval.generative.report import GENERATIVE_SCHEMA_VERSION, results_table, summary_lines, write_spectrograms
 from grounding_eval.generative.runner import evaluate_generative
 from grounding_eval.progress import Reporter
 from grounding_eval.results import check_output_path, environment, now_iso, parse_generative_results, safe_name
@@ -76,6 +76,8 @@ def validate(data: Any, source: str) -> None:
 def print_results(out: dict[str, Any], console: Console) -> None:
     for task, entry in out["results"].items():
         console.print(results_table(task, entry, out["model"]["name"]))
+        for line in summary_lines(entry):
+            console.print(line, highlight=False)
     if out.get("output_file"):
         console.print(f"results written to {out['output_file']}")
     for p in out.get("plot_files") or []:

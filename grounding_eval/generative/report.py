@@ -45,7 +45,7 @@ def results_table(task: str, entry: dict[str, Any], model: str) -> Table:
     table = Table(title=f"grounding-eval · {task} · {model}",
                   caption="% with bootstrap 95 % interval over clips (valid rate: Wilson); KAD = MMD²×1000 per concept "
                           "(interval over concepts); FAD at N / FAD-inf; lower KAD/FAD/errors are better")
-    cols = ["system", "scored on", "valid audio %", *k, "MRR %", "KAD", "FAD / FAD-inf"]
+    cols = ["system", "scored on", "valid audio %", *[f"{key} %" for key in k], "MRR %", "KAD", "FAD / FAD-inf"]
     if notes:
         cols += ["pitch err (cents)", "duration err (s)"]
     if clap:
@@ -80,6 +80,24 @@ def results_table(task: str, entry: dict[str, Any], model: str) -> Table:
     table.add_row("chance", "", "", *chance, f"{100 * entry['chance']['mrr']:.1f}", "", "", *([""] * (2 if notes else 0)),
                   *(["", chance[0], f"{100 * entry['chance']['mrr']:.1f}"] if clap else []))
     return table
+
+
+def summary_lines(entry: dict[str, Any]) -> list[str]:
+    """Below the table: what became of every program (each failure kind counted) and the paired tests of
+    matched vs shuffled prompts (the shuffled-prompts control's verdict)."""
+    res = entry["results"]
+    lines = []
+    for name, s in res["systems"].items():
+        counts = {k: v for k, v in s["outcomes"]["counts"].items() if v}
+        lines.append(f"{name}: {s['outcomes']['n']} programs: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for name, tests in res.get("paired_tests", {}).items():
+        system = name.removesuffix("_vs_shuffled_prompts")
+        parts = []
+        for metric, t in tests.items():
+            what = "MRR matched - shuffled" if metric == "mrr" else "KAD shuffled - matched (per concept)"
+            parts.append(f"{what} {t['mean_difference']:+.3f} (n={t['n']}, p={t['p_value']:.3g})")
+        lines.append(f"{system}, paired sign-flip test vs shuffled prompts: " + "; ".join(parts))
+    return lines
 
 
 def write_spectrograms(plot: dict[str, Any], path: str | Path, per_system: int = 3) -> Path:
