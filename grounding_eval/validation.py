@@ -32,6 +32,13 @@ class Valid:
     text: str
 
 
+@dataclass(frozen=True)
+class Words:
+    """Field metadata: the type in words when "an integer" would not say it ("a whole number")."""
+
+    text: str
+
+
 def dotted(loc: tuple) -> str:
     """('probe', 'epochs') -> probe.epochs; ('controls', 1) -> controls[1]."""
     out = ""
@@ -64,7 +71,8 @@ def type_name(tp: Any) -> str:
     """A type in the words error messages use: "an integer", "null or a number", "one of: a, b", ..."""
     origin = typing.get_origin(tp)
     if origin is Annotated:
-        return type_name(typing.get_args(tp)[0])
+        words = [m.text for m in tp.__metadata__ if isinstance(m, Words)]
+        return words[0] if words else type_name(typing.get_args(tp)[0])
     if origin is Literal:
         return "one of: " + ", ".join(map(str, typing.get_args(tp)))
     if origin in (typing.Union, types.UnionType):
@@ -138,6 +146,9 @@ class Problem:
     value: Any  # what was given (None for "missing")
     valid: str  # what would be valid: words for the field, or for "unknown" the valid keys, comma-separated
     hint: str = ""  # "did you mean 'x'? " when an unknown key is near a valid one
+    type_words: str = ""  # the field's type in words ("a whole number")
+    type_error: bool = False  # the value is of the wrong type (not out of range, not outside a set)
+    choices: tuple = ()  # the allowed values when the field is a fixed set (a Literal)
 
     @property
     def field(self) -> str:
@@ -153,15 +164,23 @@ def problem(model: type[BaseModel], err: dict[str, Any], data: Any = None) -> Pr
         fields = list(_unwrap(field_at(model, loc[:-1])[0]).model_fields)
         near = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
         return Problem(loc, "unknown", loc[-1], ", ".join(fields), f"did you mean {near[0]!r}? " if near else "")
+    if not loc:  # a check across fields: its own words say it all
+        return Problem((), "invalid", err["msg"], err["msg"])
     tp, valid = field_at(model, loc)
+    words, choices = type_name(tp), _choices(tp)
     if err["type"] == "missing":
-        return Problem(loc, "missing", None, valid or type_name(tp))
-    if loc != tuple(err["loc"]):  # a union member failed: say what the whole field accepts
-        return Problem(loc, "invalid", _value_at(data, loc, err["input"]), valid or type_name(tp))
-    words = expected(model, err)
-    if valid is None and not _is_type_error(err):
-        words += f" ({err['msg'][0].lower()}{err['msg'][1:]})"  # a constraint (ge=1, ...) without Valid words
-    return Problem(loc, "invalid", err["input"], words)
+        return Problem(loc, "missing", None, valid or words, type_words=words, choices=choices)
+    union_member = loc != tuple(err["loc"])  # then the Problem is about the whole field (see the docstring)
+    value = _value_at(data, loc, err["input"]) if union_member else err["input"]
+    type_error = _is_type_error(err) and err["type"] != "literal_error"
+    if valid is None:
+        valid = words if union_member or _is_type_error(err) else f"{words} ({err['msg'][0].lower()}{err['msg'][1:]})"
+    return Problem(loc, "invalid", value, valid, type_words=words, type_error=type_error, choices=choices)
+
+
+def _choices(tp: Any) -> tuple:
+    tp = _strip(tp)
+    return typing.get_args(tp) if typing.get_origin(tp) is Literal else ()
 
 
 def _is_type_error(err: dict[str, Any]) -> bool:

@@ -13,7 +13,7 @@ from grounding_eval.generative import command
 from grounding_eval.parallel import is_main_process
 from grounding_eval.results import Results, Stat, parse_results
 from grounding_eval.runner import evaluate
-from grounding_eval.text.hf import parse_model_args
+from grounding_eval.text.options import parse_model_args
 
 
 def build_parser() -> Parser:

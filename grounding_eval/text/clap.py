@@ -9,33 +9,43 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
 import numpy as np
+from pydantic import Field
 
 from grounding_eval.devices import pick_device
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
+from grounding_eval.text.options import ModelArgs
+from grounding_eval.validation import Valid
 
-OPTIONS = ("revision", "batch_size", "device", "max_length")
+
+
+class ClapModelArgs(ModelArgs):
+    """`--model-args` of CLAP's text tower (`clap:MODEL`)."""
+
+    revision: str | None = None
+    """hub revision (branch, tag or commit)"""
+    batch_size: Annotated[int, Field(ge=1), Valid("a whole number >= 1")] = 32
+    """prompts per forward pass"""
+    device: str | None = None
+    """cpu|cuda|cuda:N|auto"""
+    max_length: Annotated[int, Field(ge=2), Valid("a whole number >= 2")] = 77
+    """token limit per prompt (CLAP's text tower was trained on 77)"""
 
 
 class ClapTextEncoder(TextEncoder):
     name = "clap"
 
     def __init__(self, model: str, **args: Any):
-        unknown = sorted(set(args) - set(OPTIONS))
-        if unknown:
-            raise GroundingEvalError(f"--model-args: unknown option {unknown[0]!r} for clap:; valid: {', '.join(OPTIONS)}")
+        opts = ClapModelArgs.check(args, "clap:")
         self.requested = model
-        self.resolved: ResolvedModel = resolve_model(model, args.get("revision"))
-        try:
-            self._batch_size = int(args.get("batch_size", 32))
-            self.max_length = int(args.get("max_length", 77))
-        except (TypeError, ValueError):
-            raise GroundingEvalError("--model-args batch_size and max_length must be whole numbers for clap:") from None
-        self.device = pick_device(args.get("device"))
+        self.resolved: ResolvedModel = resolve_model(model, opts.revision)
+        self._batch_size = opts.batch_size
+        self.max_length = opts.max_length
+        self.device = pick_device(opts.device)
         from transformers import AutoConfig, AutoTokenizer, ClapModel
         from transformers.utils import logging as hf_logging
 

@@ -13,10 +13,12 @@ Either way, left and right padding give the same vectors (tested).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
-from typing import Any, Sequence
+from typing import Annotated, Any, Literal, Sequence
 
 import numpy as np
+from pydantic import BeforeValidator, Field
 
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.devices import pick_device, rank_device  # noqa: F401  (pick_device: generative/ imports it from here)
@@ -24,66 +26,53 @@ from grounding_eval.errors import GroundingEvalError
 from grounding_eval.parallel import data_parallel
 from grounding_eval.text import parallel
 from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
-from grounding_eval.text.pooling import POOLINGS, label_token_mask, normalise_pooling, token_weights
+from grounding_eval.text.options import ModelArgs
+from grounding_eval.text.pooling import ALIASES, POOLINGS, label_token_mask, token_weights
+from grounding_eval.validation import Valid
 
 DTYPES = {"auto": None, "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16"}
-MODEL_ARGS = {
-    "revision": "hub revision (branch, tag or commit)",
-    "dtype": "auto|fp32|bf16|fp16",
-    "layer": "hidden layer index (0 = embeddings, -1 = last, negative counts from the end) or all",
-    "pooling": "|".join(POOLINGS) + " (label = the concept's own tokens)",
-    "max_length": "token limit per prompt",
-    "batch_size": "prompts per forward pass, or auto (largest that fits the GPU)",
-    "device": "cpu|cuda|cuda:N|auto",
-    "device_map": "accelerate device map, e.g. auto to shard over GPUs",
-    "trust_remote_code": "true to run the model repo's own code (off by default)",
-    "padding_side": "left|right for decoder models (default: the tokenizer's)",
-    "gguf_file": "a .gguf file of the folder or hub repo, de-quantised once (text/gguf.py)",
-}
 AUTO_BATCH_START = {"cuda": 512, "cpu": 32}  # auto on CPU: no OOM signal to search with, a fixed size
 SHARD_MIN = 256  # prompts per embed call (one cache shard); forward batches are cut from it
 
 
-def parse_model_args(text: str | None) -> dict[str, str]:
-    """`k=v,k=v` (lm-eval style) into a dict; a malformed item is a one-line error."""
-    out: dict[str, str] = {}
-    if not text:
-        return out
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        if "=" not in item:
-            raise GroundingEvalError(f"--model-args: {item!r} is not key=value (e.g. layer=-1,pooling=mean)")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
+def _word(value: Any) -> Any:
+    """`ALL`, ` auto ` -> all, auto (command-line words are not case-sensitive); other values unchanged."""
+    return value.strip().lower() if isinstance(value, str) else value
 
 
-def check_options(args: dict[str, Any], valid: dict[str, str], kind: str) -> None:
-    """An unknown `--model-args` key is a one-line error with the nearest valid key."""
-    unknown = sorted(set(args) - set(valid))
-    if unknown:
-        import difflib
+class HFModelArgs(ModelArgs):
+    """`--model-args` of Hugging Face transformers models."""
 
-        near = difflib.get_close_matches(unknown[0], valid, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
-        raise GroundingEvalError(
-            f"--model-args: unknown option {unknown[0]!r} for {kind} models; {hint}valid: {', '.join(valid)}"
-        )
+    revision: str | None = None
+    """hub revision (branch, tag or commit)"""
+    dtype: Annotated[Literal[tuple(DTYPES)], Valid(f"valid dtypes are {', '.join(DTYPES)}")] = "auto"
+    """auto|fp32|bf16|fp16"""
+    layer: Annotated[int | Literal["all"], BeforeValidator(_word),
+                     Valid("give an integer (0 = embeddings, -1 = last) or all")] = -1
+    """hidden layer index (0 = embeddings, -1 = last, negative counts from the end) or all"""
+    pooling: Annotated[Literal[POOLINGS], BeforeValidator(lambda v: ALIASES.get(v, v)),
+                       Valid(f"valid poolings are {', '.join(POOLINGS)} (prompt = mean)")] = "mean"
+    """mean|label|first|last (label = the concept's own tokens)"""
+    # The tokenizer takes 0 or 1 as "no limit" (two special tokens need 2).
+    max_length: Annotated[int, Field(ge=2), Valid("give a whole number >= 2")] = 64
+    """token limit per prompt"""
+    batch_size: Annotated[Annotated[int, Field(ge=1)] | Literal["auto"], BeforeValidator(_word),
+                          Valid("give a whole number or auto; at least 1")] = 32
+    """prompts per forward pass, or auto (largest that fits the GPU)"""
+    device: str | None = None
+    """cpu|cuda|cuda:N|auto"""
+    device_map: str | None = None
+    """accelerate device map, e.g. auto to shard over GPUs"""
+    trust_remote_code: Annotated[bool, Valid("true or false")] = False
+    """true to run the model repo's own code (off by default)"""
+    padding_side: Annotated[Literal["left", "right"] | None, Valid("valid: left, right")] = None
+    """left|right for decoder models (default: the tokenizer's)"""
+    gguf_file: str | None = None
+    """a .gguf file of the folder or hub repo, de-quantised once (text/gguf.py)"""
 
 
-def parse_layer(value: Any) -> int | str:
-    if str(value).strip().lower() == "all":
-        return "all"
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise GroundingEvalError(f"--model-args layer={value}: give an integer (0 = embeddings, -1 = last) or all") from None
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+MODEL_ARGS = HFModelArgs.described()
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -108,20 +97,12 @@ class HFTextEncoder(TextEncoder):
     name = "hf"
 
     def __init__(self, model: str, **args: Any):
-        check_options(args, MODEL_ARGS, "Hugging Face")
+        opts = HFModelArgs.check(args, "Hugging Face")
         self.requested = model
-        self.layer = parse_layer(args.get("layer", -1))
-        self.pooling = normalise_pooling(str(args.get("pooling", "mean")))
-        dtype = str(args.get("dtype", "auto"))
-        if dtype not in DTYPES:
-            raise GroundingEvalError(f"--model-args dtype={dtype}: valid dtypes are {', '.join(DTYPES)}")
-        try:
-            self.max_length = int(args.get("max_length", 64))
-            if self.max_length < 2:  # the tokenizer takes 0 or 1 as "no limit" (two special tokens need 2)
-                raise ValueError
-        except ValueError:
-            raise GroundingEvalError(f"--model-args max_length={args['max_length']}: give a whole number >= 2") from None
-        self.device_map = args.get("device_map")
+        self.layer = opts.layer
+        self.pooling = opts.pooling
+        self.max_length = opts.max_length
+        self.device_map = opts.device_map
         world_size = data_parallel()[1]
         if self.device_map and world_size > 1:  # before any collective: every process refuses alike
             raise GroundingEvalError(
@@ -129,24 +110,16 @@ class HFTextEncoder(TextEncoder):
                 "process would shard its own copy over all the GPUs; drop device_map (each process takes its own "
                 "GPU) or run one process without accelerate launch to shard a model too big for one GPU")
         self.world = parallel.current_world()
-        self.device = rank_device(args.get("device"))  # under accelerate launch: this process's own GPU
-        bs = str(args.get("batch_size", 32)).strip().lower()
-        self.auto_batch = bs == "auto"
+        self.device = rank_device(opts.device)  # under accelerate launch: this process's own GPU
+        self.auto_batch = opts.batch_size == "auto"
         if self.auto_batch:
             self._forward_batch = AUTO_BATCH_START["cuda" if self.device.startswith("cuda") or self.device_map else "cpu"]
         else:
-            try:
-                self._forward_batch = int(bs)
-            except ValueError:
-                raise GroundingEvalError(f"--model-args batch_size={bs}: give a whole number or auto") from None
-            if self._forward_batch < 1:
-                raise GroundingEvalError(f"--model-args batch_size={bs}: must be at least 1")
-        self.padding_side = args.get("padding_side")
-        if self.padding_side not in (None, "left", "right"):
-            raise GroundingEvalError(f"--model-args padding_side={self.padding_side}: valid: left, right")
-        self.trust_remote_code = _truthy(args.get("trust_remote_code", "false"))
-        self.resolved: ResolvedModel = resolve_model(model, args.get("revision"), args.get("gguf_file"))
-        self._load(dtype)
+            self._forward_batch = opts.batch_size
+        self.padding_side = opts.padding_side
+        self.trust_remote_code = opts.trust_remote_code
+        self.resolved: ResolvedModel = resolve_model(model, opts.revision, opts.gguf_file)
+        self._load(opts.dtype)
 
     # ---- loading -------------------------------------------------------------------------------------
     def _load(self, dtype: str) -> None:
@@ -195,8 +168,6 @@ class HFTextEncoder(TextEncoder):
             self.model.to(self.device)
         self.model.eval()
         self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
-        import inspect
-
         self._takes_position_ids = "position_ids" in inspect.signature(self.model.forward).parameters
 
     def _build(self, auto_cls, path: str, kwargs: dict[str, Any]):

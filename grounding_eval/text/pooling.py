@@ -20,16 +20,7 @@ import numpy as np
 from grounding_eval.errors import GroundingEvalError
 
 POOLINGS = ("mean", "label", "first", "last")
-ALIASES = {"prompt": "mean"}
-
-
-def normalise_pooling(name: str) -> str:
-    name = ALIASES.get(name, name)
-    if name not in POOLINGS:
-        raise GroundingEvalError(
-            f"--model-args pooling={name}: valid poolings are {', '.join(POOLINGS)} (prompt = mean)"
-        )
-    return name
+ALIASES = {"prompt": "mean"}  # --model-args pooling=prompt means mean (text/hf.py HFModelArgs)
 
 
 def label_token_mask(offsets: Sequence[tuple[int, int]], span: tuple[int, int]) -> np.ndarray:
@@ -62,6 +53,6 @@ def token_weights(pooling: str, attention: np.ndarray, label_masks: list[np.ndar
                     "pooling=label: the concept's tokens were cut off by max_length; raise --model-args max_length"
                 )
             w[i, real[: len(lm)]] = lm
-        else:  # pragma: no cover - normalise_pooling guards
+        else:  # pragma: no cover - HFModelArgs allows only POOLINGS
             raise ValueError(pooling)
     return w / w.sum(1, keepdims=True)

