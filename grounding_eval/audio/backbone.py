@@ -7,9 +7,11 @@ policy, batching, progress reporting and the identity (cache key) are shared her
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Annotated, Any, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from grounding_eval.audio.io import CROP_MODES, RESAMPLER
 from grounding_eval.audio.pipeline import Decoder, decoded_batches, default_num_workers
@@ -17,35 +19,66 @@ from grounding_eval.data.base import Instance
 from grounding_eval.devices import rank_device
 from grounding_eval.encoders import PerceptionEncoder, ProgressCallback
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.validation import Problem, Valid, Words, validated
 
 # Bump when the shared decode/crop/pad steps change in a way that changes the numbers.
 PIPELINE_VERSION = 2
 
-BASE_OPTIONS: tuple[str, ...] = ("device", "batch_size", "max_seconds", "min_seconds", "crop", "num_workers")
 
 
-def as_number(backbone: str, key: str, value: Any, kind: type = int, minimum: float | None = None) -> Any:
-    """An option as `kind` (int or float), or a one-line error naming backbone, option and what is valid."""
-    try:
-        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
-            raise ValueError
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise GroundingEvalError(f"audio backbone {backbone!r}: {key} must be a {'whole number' if kind is int else 'number'}, "
-                                 f"got {value!r}") from None
-    if minimum is not None and number < minimum:
-        raise GroundingEvalError(f"audio backbone {backbone!r}: {key} must be >= {minimum:g}, got {value!r}")
-    return number
+def _no_bool(value: Any) -> Any:
+    """YAML's true is not the number 1."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "a boolean is not a number")
+    return value
 
 
-def check_options(backbone: str, options: dict[str, Any], valid: Iterable[str]) -> None:
-    """Refuse options a backbone does not know, in one line naming the bad ones and the valid ones."""
-    valid = sorted(set(valid))
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise GroundingEvalError(
-            f"audio backbone {backbone!r} got unknown option(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
-        )
+Whole = Annotated[int, BeforeValidator(_no_bool), Words("a whole number")]
+Number = Annotated[float, BeforeValidator(_no_bool), Words("a number")]
+
+
+class BackboneOptions(BaseModel):
+    """`--backbone-args` (perception_encoder.args) every audio backbone takes; a backbone's own options
+    subclass this (its `Options`). Values from the command line arrive as YAML scalars and coerce as they
+    read (`batch_size="8"` -> 8); a bad one is one line naming the backbone, the option and what is valid."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    device: str = "cpu"
+    """cpu|cuda|cuda:N (each data-parallel process takes its own GPU)"""
+    batch_size: Annotated[Whole, Field(ge=1), Valid(">= 1")] = 16
+    """clips per forward pass: speed and memory only, never the numbers"""
+    max_seconds: Annotated[Number | None, Field(gt=0), Valid("positive"), Words("a number")] = None
+    """crop longer clips to this many seconds (null = whole clips)"""
+    min_seconds: Annotated[Number, Field(ge=0), Valid(">= 0")] = 0.0
+    """zero-pad shorter clips to this many seconds"""
+    crop: Literal[CROP_MODES] = "center"
+    """which part of a long clip max_seconds keeps"""
+    num_workers: Annotated[Whole | None, Field(ge=0), Valid(">= 0"), Words("a whole number")] = None
+    """decoding processes (null = one per free core): speed only"""
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> BackboneOptions:
+        if self.max_seconds is not None and self.min_seconds > self.max_seconds:
+            raise PydanticCustomError("order", "min_seconds ({min}) exceeds max_seconds ({max})",
+                                      {"min": self.min_seconds, "max": self.max_seconds})
+        return self
+
+    @classmethod
+    def check(cls, backbone: str, options: dict[str, Any]):
+        """The options checked against this model, or a one-line error naming `backbone`."""
+
+        def message(p: Problem) -> str:
+            if p.kind == "unknown":
+                valid = ", ".join(sorted(p.valid.split(", ")))
+                return f"audio backbone {backbone!r} got unknown option(s) {p.value}; {p.hint}valid: {valid}"
+            if not p.loc:  # a check across options (min_seconds and max_seconds)
+                return f"audio backbone {backbone!r}: {p.value}"
+            if p.choices:
+                return f"audio backbone {backbone!r}: unknown {p.field} {p.value!r}; valid: {', '.join(map(str, p.choices))}"
+            return f"audio backbone {backbone!r}: {p.field} must be {p.type_words if p.type_error else p.valid}, got {p.value!r}"
+
+        return validated(cls, options, message)
 
 
 class AudioBackbone(PerceptionEncoder):
@@ -55,41 +88,20 @@ class AudioBackbone(PerceptionEncoder):
     sample_rate: int  # set by each subclass (class or instance attribute)
     embedding_dim: int = 0  # known output width, so that embedding no instances still has a shape
 
-    def __init__(
-        self,
-        *,
-        device: str = "cpu",
-        batch_size: int = 16,
-        max_seconds: float | None = None,
-        min_seconds: float = 0.0,
-        crop: str = "center",
-        num_workers: int | None = None,
-    ) -> None:
-        if crop not in CROP_MODES:
-            raise GroundingEvalError(f"audio backbone {self.name!r}: unknown crop {crop!r}; valid: {', '.join(CROP_MODES)}")
-        batch_size = as_number(self.name, "batch_size", batch_size)
-        max_seconds = None if max_seconds is None else as_number(self.name, "max_seconds", max_seconds, float)
-        min_seconds = as_number(self.name, "min_seconds", min_seconds, float)
-        num_workers = None if num_workers is None else as_number(self.name, "num_workers", num_workers)
-        if int(batch_size) < 1:
-            raise GroundingEvalError(f"audio backbone {self.name!r}: batch_size must be >= 1, got {batch_size}")
-        if max_seconds is not None and float(max_seconds) <= 0:
-            raise GroundingEvalError(f"audio backbone {self.name!r}: max_seconds must be positive, got {max_seconds}")
-        if float(min_seconds) < 0:
-            raise GroundingEvalError(f"audio backbone {self.name!r}: min_seconds must be >= 0, got {min_seconds}")
-        if max_seconds is not None and float(min_seconds) > float(max_seconds):
-            raise GroundingEvalError(
-                f"audio backbone {self.name!r}: min_seconds ({min_seconds}) exceeds max_seconds ({max_seconds})"
-            )
-        if num_workers is not None and int(num_workers) < 0:
-            raise GroundingEvalError(f"audio backbone {self.name!r}: num_workers must be >= 0, got {num_workers}")
-        self.device = rank_device(str(device))
-        self._batch_size = int(batch_size)
+    Options: type[BackboneOptions] = BackboneOptions  # a backbone with options of its own subclasses it
+
+    def __init__(self, opts: BackboneOptions | None = None, **options: Any) -> None:
+        """`opts` as the subclass checked them (`self.Options.check(self.name, options)`, before any slow
+        work), or the options themselves, checked here."""
+        opts = opts if opts is not None else self.Options.check(self.name, options)
+        self.options = opts
+        self.device = rank_device(str(opts.device))
+        self._batch_size = opts.batch_size
         # Decoding processes: speed only, never the numbers (each clip is decoded on its own).
-        self.num_workers = default_num_workers() if num_workers is None else int(num_workers)
-        self.max_seconds = None if max_seconds is None else float(max_seconds)
-        self.min_seconds = float(min_seconds)
-        self.crop = crop
+        self.num_workers = default_num_workers() if opts.num_workers is None else opts.num_workers
+        self.max_seconds = opts.max_seconds
+        self.min_seconds = opts.min_seconds
+        self.crop = opts.crop
 
     @abstractmethod
     def embed_waveforms(self, waves: list[np.ndarray]) -> np.ndarray:

@@ -18,9 +18,8 @@ import warnings
 from importlib import metadata
 from typing import Any
 
-from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
 from grounding_eval.audio.checkpoints import local_checkpoint, sha256_file
-from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.audio.torch_backbone import TorchAudioBackbone, TorchOptions
 from grounding_eval.audio.windows import Windows
 from grounding_eval.errors import GroundingEvalError
 
@@ -62,6 +61,13 @@ def state_sha256(model: Any) -> str:
     return h.hexdigest()
 
 
+class HearOptions(TorchOptions):
+    name: str = ""
+    """hear:MODULE, the HEAR module to import (--audio-backbone hear:MODULE fills it in)"""
+    checkpoint: str | None = None
+    """a weights file passed to the module's load_model"""
+
+
 class HearBackbone(TorchAudioBackbone):
     """A HEAR module's scene embeddings; options: checkpoint (passed to load_model), dtype, base keywords.
 
@@ -69,16 +75,16 @@ class HearBackbone(TorchAudioBackbone):
     loaded state, since HEAR modules fetch weights their own way) are needed for the cache key.
     """
 
-    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("name", "checkpoint", "dtype", "window_seconds")
+    Options = HearOptions
 
     def __init__(self, **options: Any) -> None:
-        check_options("hear:", options, self.OPTIONS)
-        full = str(options.pop("name", ""))
+        opts = self.Options.check("hear:", options)
+        full = opts.name
         self.module_name = full[len(PREFIX):] if full.startswith(PREFIX) else full
         if not self.module_name:
             raise GroundingEvalError("audio backbone 'hear:': name a HEAR module, e.g. --audio-backbone hear:hear21passt.base")
         self.name = PREFIX + self.module_name
-        checkpoint = options.pop("checkpoint", None)
+        checkpoint = opts.checkpoint
         self.checkpoint = local_checkpoint(checkpoint, self.name) if checkpoint else None
         try:
             with _quiet():
@@ -103,7 +109,7 @@ class HearBackbone(TorchAudioBackbone):
             ) from None
         self.sample_rate = int(model.sample_rate)
         self.embedding_dim = int(getattr(model, "scene_embedding_size", 0))
-        super().__init__(**options)
+        super().__init__(opts)
         self._windows = Windows(self.window_samples(WINDOW_SECONDS), self.sample_rate, "zero-padded at the end")
         self._model = model
         self._weights = sha256_file(self.checkpoint) if self.checkpoint else state_sha256(model)

@@ -30,15 +30,17 @@ is not offered.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field, create_model
 
-from grounding_eval.audio.backbone import BASE_OPTIONS, as_number, check_options
+from grounding_eval.audio.backbone import Whole
 from grounding_eval.audio.pipeline import POOLINGS, pool_time
-from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.audio.torch_backbone import TorchAudioBackbone, TorchOptions
 from grounding_eval.audio.windows import Windows
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text.hub import config_sha256, resolve_model
@@ -66,6 +68,29 @@ FAMILIES = {
 }
 
 
+class HFAudioOptions(TorchOptions):
+    """Options of a transformers audio family (its embeddings are a per-family set: `family_options`)."""
+
+    model: str | None = None
+    """hub id or local folder (default: the family's reference checkpoint)"""
+    revision: str | None = None
+    """hub revision (branch, tag or commit)"""
+    embedding: str = "hidden"
+    """which output: the family's embeddings"""
+    layer: Whole = -1
+    """hidden layer index (-1 = last)"""
+    pooling: Literal[POOLINGS] = "mean"
+    """how frames pool over time"""
+
+
+@functools.cache
+def family_options(family: Family) -> type[HFAudioOptions]:
+    """HFAudioOptions with `embedding` limited to what `family` gives (its first one by default)."""
+    embedding = Literal[family.embeddings]  # type: ignore[valid-type]
+    return create_model(f"{family.name}_options", __base__=HFAudioOptions,
+                        embedding=(embedding, Field(family.embeddings[0], description="which output")))
+
+
 def _quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
@@ -76,24 +101,19 @@ def _quiet_transformers() -> None:
 class HFAudioBackbone(TorchAudioBackbone):
     """One transformers audio family; options: model, revision, embedding, layer, pooling, dtype, base keywords."""
 
-    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("model", "revision", "embedding", "layer", "pooling", "dtype", "window_seconds")
     # wav2vec2 / HuBERT take any length: a declared window.
     SELF_SUPERVISED_WINDOW_SECONDS = 10.0
 
     def __init__(self, family: str, **options: Any) -> None:
-
         self.family = FAMILIES[family]
         self.name = family
-        check_options(family, options, self.OPTIONS)
-        self.model_id = str(options.pop("model", self.family.default_model))
-        revision = options.pop("revision", None)
-        self.embedding = str(options.pop("embedding", self.family.embeddings[0]))
-        if self.embedding not in self.family.embeddings:
-            raise GroundingEvalError(f"audio backbone {family!r}: unknown embedding {self.embedding!r}; valid: {', '.join(self.family.embeddings)}")
-        self.layer = as_number(family, "layer", options.pop("layer", -1))
-        self.pooling = str(options.pop("pooling", "mean"))
-        if self.pooling not in POOLINGS:
-            raise GroundingEvalError(f"audio backbone {family!r}: unknown pooling {self.pooling!r}; valid: {', '.join(POOLINGS)}")
+        self.Options = family_options(self.family)
+        opts = self.Options.check(family, options)
+        self.model_id = opts.model or self.family.default_model
+        revision = opts.revision
+        self.embedding = opts.embedding
+        self.layer = opts.layer
+        self.pooling = opts.pooling
         try:
             self.resolved = resolve_model(self.model_id, revision)
         except GroundingEvalError as exc:
@@ -108,7 +128,7 @@ class HFAudioBackbone(TorchAudioBackbone):
             raise GroundingEvalError(f"audio backbone {family!r}: model={self.model_id}: cannot load its config or "
                                      f"feature extractor ({str(exc).strip().splitlines()[0][:160]})") from None
         self.sample_rate = int(self.extractor.sampling_rate)
-        super().__init__(**options)
+        super().__init__(opts)
         self._windows = self._make_windows()
         self.embedding_dim = self._dim()
 

@@ -6,33 +6,36 @@ and it runs anywhere with nothing to download.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
-from grounding_eval.audio.backbone import BASE_OPTIONS, AudioBackbone, as_number, check_options
+from grounding_eval.audio.backbone import AudioBackbone, BackboneOptions, Whole
 from grounding_eval.audio.mel import mel_filterbank, mel_spectrogram
-from grounding_eval.errors import GroundingEvalError
+from grounding_eval.validation import Valid
 
 # Bump when the features below change for the same options.
 FEATURE_VERSION = 1
+
+
+class LogMelOptions(BackboneOptions):
+    n_mels: Annotated[Whole, Field(ge=1), Valid(">= 1")] = 64
+    """mel bands (the vector has 2 x n_mels numbers: mean and std over time)"""
+    sample_rate: Annotated[Whole, Field(ge=8000), Valid(">= 8000")] = 16000
+    """decode rate in Hz"""
 
 
 class LogMelBackbone(AudioBackbone):
     """concat(mean, std) over time of log(mel power + 1e-6): 25 ms Hann window, 10 ms hop, HTK mel."""
 
     name = "logmel"
-    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("n_mels", "sample_rate")
+    Options = LogMelOptions
 
     def __init__(self, **options: Any) -> None:
-        check_options(self.name, options, self.OPTIONS)
-        n_mels = as_number(self.name, "n_mels", options.pop("n_mels", 64))
-        sample_rate = as_number(self.name, "sample_rate", options.pop("sample_rate", 16000))
-        if n_mels < 1:
-            raise GroundingEvalError(f"audio backbone 'logmel': n_mels must be >= 1, got {n_mels}")
-        if sample_rate < 8000:
-            raise GroundingEvalError(f"audio backbone 'logmel': sample_rate must be >= 8000, got {sample_rate}")
-        super().__init__(**options)
+        opts = self.Options.check(self.name, options)
+        sample_rate, n_mels = opts.sample_rate, opts.n_mels
+        super().__init__(opts)
         self.sample_rate = sample_rate
         self.n_mels = n_mels
         self.win_length = int(round(0.025 * sample_rate))

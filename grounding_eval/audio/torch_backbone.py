@@ -10,25 +10,37 @@ vector depends on its batch.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, Iterable, Iterator
+from typing import Annotated, Any, Iterable, Iterator, Literal
 
 import numpy as np
 
-from grounding_eval.audio.backbone import AudioBackbone, as_number
-from grounding_eval.audio.pipeline import resolve_dtype, torch_dtype
+from pydantic import Field
+
+from grounding_eval.audio.backbone import AudioBackbone, BackboneOptions, Number
+from grounding_eval.audio.pipeline import DTYPES, resolve_dtype, torch_dtype
 from grounding_eval.audio.windows import Windows, pad_windows, windowed_vectors
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.validation import Valid, Words
+
+
+class TorchOptions(BackboneOptions):
+    """Options of backbones that run a torch module on fixed windows."""
+
+    dtype: Literal[DTYPES] = "auto"
+    """auto (fp32 on CPU, bf16 or fp16 on a GPU)|fp32|fp16|bf16"""
+    window_seconds: Annotated[Number | None, Field(gt=0), Valid("positive"), Words("a number")] = None
+    """the window each forward sees (null = the model's own)"""
 
 
 class TorchAudioBackbone(AudioBackbone):
     """An AudioBackbone whose forward is a torch module, run in fp32, fp16 or bf16 (`dtype`), on windows."""
 
-    def __init__(self, *, dtype: str = "auto", window_seconds: Any = None, **options: Any) -> None:
-        super().__init__(**options)
-        self.dtype = resolve_dtype(str(dtype), self.device)
-        self.window_seconds = None if window_seconds is None else as_number(self.name, "window_seconds", window_seconds, float)
-        if self.window_seconds is not None and self.window_seconds <= 0:
-            raise GroundingEvalError(f"audio backbone {self.name!r}: window_seconds must be positive, got {window_seconds!r}")
+    Options: type[TorchOptions] = TorchOptions
+
+    def __init__(self, opts: TorchOptions | None = None, **options: Any) -> None:
+        super().__init__(opts, **options)
+        self.dtype = resolve_dtype(self.options.dtype, self.device)
+        self.window_seconds = self.options.window_seconds
         self._module: Any = None
         # Forwards run and windows embedded since creation (the bench reports windows per forward).
         self.forward_count = 0

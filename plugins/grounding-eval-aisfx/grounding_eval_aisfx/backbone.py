@@ -15,14 +15,16 @@ import importlib.util
 import os
 from importlib import metadata
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from grounding_eval.audio.backbone import BASE_OPTIONS, AudioBackbone, as_number, check_options
+from grounding_eval.audio.backbone import AudioBackbone, BackboneOptions, Whole
 from grounding_eval.audio.checkpoints import sha256_file
 from grounding_eval.audio.mel import mel_filterbank, power_spectrogram
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.validation import Valid
 
 INSTALL_HINT = "audio backbone 'aisfx' needs the aisfx package: pip install --no-deps aisfx==0.1.2"
 
@@ -125,22 +127,26 @@ def to_blocks(frames: np.ndarray) -> np.ndarray:
     return frames[idx]
 
 
+class AisfxOptions(BackboneOptions):
+    pooling: Literal[POOLINGS] = "mean"
+    """how the 2 s blocks' embeddings pool over a clip"""
+    blocks_per_forward: Annotated[Whole, Field(ge=1), Valid(">= 1")] = 64
+    """blocks through the CNN at once: bounds memory, does not change the numbers"""
+
+
 class AisfxBackbone(AudioBackbone):
     """aisfx embeddings (512-d) pooled over 2 s blocks; options: pooling=mean|max and the base keywords."""
 
     name = "aisfx"
     sample_rate = SAMPLE_RATE
     embedding_dim = EMBEDDING_DIM
-    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("pooling", "blocks_per_forward")
+    Options = AisfxOptions
 
     def __init__(self, **options: Any) -> None:
-        check_options(self.name, options, self.OPTIONS)
-        pooling = options.pop("pooling", "mean")
-        if pooling not in POOLINGS:
-            raise GroundingEvalError(f"audio backbone 'aisfx': unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
-        # How many blocks go through the CNN at once: bounds memory, does not change the numbers.
-        self.blocks_per_forward = as_number(self.name, "blocks_per_forward", options.pop("blocks_per_forward", 64), minimum=1)
-        super().__init__(**options)
+        opts = self.Options.check(self.name, options)
+        pooling = opts.pooling
+        self.blocks_per_forward = opts.blocks_per_forward
+        super().__init__(opts)
         self.pooling = pooling
         _cnn_module()  # fail now, in one line, if aisfx is missing
         checkpoint_path()

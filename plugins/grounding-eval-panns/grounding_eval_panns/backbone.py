@@ -23,13 +23,16 @@ import sys
 import types
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
+from pydantic import Field
+
+from grounding_eval.audio.backbone import Number
 from grounding_eval.audio.checkpoints import build_from_checkpoint, fetch_published, local_checkpoint, sha256_file
-from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.audio.torch_backbone import TorchAudioBackbone, TorchOptions
 from grounding_eval.audio.windows import Windows
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.validation import Valid
 
 SAMPLE_RATE = 32000
 # AudioSet's clip length, what CNN14 was trained on.
@@ -71,22 +74,27 @@ def build_cnn14(state_dict: dict[str, Any] | None = None) -> Any:
     return model
 
 
+class PannsOptions(TorchOptions):
+    embedding: Literal[tuple(EMBEDDINGS)] = "embedding"
+    """embedding (2048-d) or logits (the 527 AudioSet class scores)"""
+    checkpoint: str | None = None
+    """a local Cnn14 .pth (default: the published one, downloaded once)"""
+    # CNN14 pools time 32-fold: clips under ~0.3 s have no frame left, so short clips are padded to 1 s.
+    min_seconds: Annotated[Number, Field(ge=0), Valid(">= 0")] = 1.0
+    """zero-pad shorter clips to this many seconds"""
+
+
 class PannsBackbone(TorchAudioBackbone):
     """CNN14 clip embeddings (its own mean+max pooling over time and frequency); options: embedding, checkpoint, dtype."""
 
     name = "panns"
     sample_rate = SAMPLE_RATE
-    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("embedding", "checkpoint", "dtype", "window_seconds")
+    Options = PannsOptions
 
     def __init__(self, **options: Any) -> None:
-        check_options(self.name, options, self.OPTIONS)
-        embedding = str(options.pop("embedding", "embedding"))
-        if embedding not in EMBEDDINGS:
-            raise GroundingEvalError(f"audio backbone 'panns': unknown embedding {embedding!r}; valid: {', '.join(EMBEDDINGS)}")
-        checkpoint = options.pop("checkpoint", None)
-        # CNN14 pools time 32-fold: clips under ~0.3 s have no frame left, so short clips are padded to 1 s.
-        options.setdefault("min_seconds", 1.0)
-        super().__init__(**options)
+        opts = self.Options.check(self.name, options)
+        embedding, checkpoint = opts.embedding, opts.checkpoint
+        super().__init__(opts)
         self._windows = Windows(self.window_samples(WINDOW_SECONDS), SAMPLE_RATE, "zero-padded at the end")
         if self._windows.samples < SAMPLE_RATE:
             raise GroundingEvalError(f"audio backbone 'panns': window_seconds must be >= 1 (CNN14 pools time 32-fold), "

@@ -20,13 +20,16 @@ import io
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Annotated, Any, Iterator, Literal
 
-from grounding_eval.audio.backbone import BASE_OPTIONS, check_options
+from pydantic import Field
+
+from grounding_eval.audio.backbone import Number
 from grounding_eval.audio.checkpoints import build_from_checkpoint, fetch_published, local_checkpoint, sha256_file
-from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.audio.torch_backbone import TorchAudioBackbone, TorchOptions
 from grounding_eval.audio.windows import Windows
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.validation import Valid
 
 SAMPLE_RATE = 32000
 # The input length PaSST was trained on (its time position embedding covers no more).
@@ -86,26 +89,30 @@ def build(arch: str, mode: str, state_dict: dict[str, Any] | None) -> Any:
     return PasstBasicWrapper(mel=mel, net=net, mode=mode)
 
 
+class PasstOptions(TorchOptions):
+    arch: Literal[tuple(ARCHS)] = "passt_s_swa_p16_128_ap476"
+    """which published PaSST"""
+    embedding: Literal[tuple(EMBEDDINGS)] = "embed"
+    """which output of the scene head"""
+    checkpoint: str | None = None
+    """a local checkpoint (default: the published one of `arch`, downloaded once)"""
+    # PaSST's 16x16 patches need 16+ frames (0.16 s); very short clips are zero-padded to 1 s (only
+    # matters with window_seconds < 1: windows are zero-padded to their length anyway).
+    min_seconds: Annotated[Number, Field(ge=0), Valid(">= 0")] = 1.0
+    """zero-pad shorter clips to this many seconds"""
+
+
 class PasstBackbone(TorchAudioBackbone):
     """PaSST scene embeddings; options: arch, embedding, checkpoint, dtype and the base keywords."""
 
     name = "passt"
     sample_rate = SAMPLE_RATE
-    OPTIONS: tuple[str, ...] = BASE_OPTIONS + ("arch", "embedding", "checkpoint", "dtype", "window_seconds")
+    Options = PasstOptions
 
     def __init__(self, **options: Any) -> None:
-        check_options(self.name, options, self.OPTIONS)
-        arch = str(options.pop("arch", "passt_s_swa_p16_128_ap476"))
-        if arch not in ARCHS:
-            raise GroundingEvalError(f"audio backbone 'passt': unknown arch {arch!r}; valid: {', '.join(ARCHS)}")
-        embedding = str(options.pop("embedding", "embed"))
-        if embedding not in EMBEDDINGS:
-            raise GroundingEvalError(f"audio backbone 'passt': unknown embedding {embedding!r}; valid: {', '.join(EMBEDDINGS)}")
-        checkpoint = options.pop("checkpoint", None)
-        # PaSST's 16x16 patches need 16+ frames (0.16 s); very short clips are zero-padded to 1 s (only
-        # matters with window_seconds < 1: windows are zero-padded to their length anyway).
-        options.setdefault("min_seconds", 1.0)
-        super().__init__(**options)
+        opts = self.Options.check(self.name, options)
+        arch, embedding, checkpoint = opts.arch, opts.embedding, opts.checkpoint
+        super().__init__(opts)
         self._windows = Windows(self.window_samples(WINDOW_SECONDS, WINDOW_SECONDS), SAMPLE_RATE, "zero-padded at the end")
         self.arch, self.embedding = arch, embedding
         self.embedding_dim = EMBEDDINGS[embedding][1]
