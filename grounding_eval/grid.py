@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -110,10 +110,10 @@ def pick(labels: dict[str, str], wanted: str | None, what: str) -> dict[str, str
     return out
 
 
-def run_grid(grid: Grid, *, models: dict[str, str], backbones: dict[str, str], output_dir: Path,
-             console: Console, eval_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Every cell, each in isolation; a failing cell becomes its one-line reason."""
-    from grounding_eval.runner import evaluate  # imports torch: reading a grid (--dry-run, schema) must not
+def run_grid(grid: Grid, evaluate: Callable[..., Any], *, models: dict[str, str], backbones: dict[str, str],
+             output_dir: Path, console: Console, eval_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Every cell, each in isolation (`evaluate` is runner.evaluate, passed in so that reading a grid file,
+    e.g. for `schema grid`, does not load the runner's torch); a failing cell becomes its one-line reason."""
 
     cells: list[dict[str, Any]] = []
     for m_label, model in models.items():

@@ -7,7 +7,6 @@ planted structure and fast to rerun on cached embeddings.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -16,7 +15,7 @@ import numpy as np
 
 from grounding_eval.probe.contrastive import PreparedRows, fit_probe, prepare_rows
 from grounding_eval.probe.procrustes import fit_procrustes
-from grounding_eval.stats import RunSample, bootstrap_ci, paired_tests
+from grounding_eval.stats import RunSample, bootstrap_ci, mean_stderr, paired_tests
 
 MetricFn = Callable[[np.ndarray, np.ndarray], dict[str, float]]
 PerInstanceFn = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
@@ -122,13 +121,6 @@ def _score_procrustes(text, instances, instance_concept, split, probe_cfg, procr
     record, sample = score_similarity(fit.similarity(), instance_concept[test_rows], metrics)
     record.update({"n_test_instances": int(len(test_rows)), "dim": fit.dim})
     return record, sample
-
-
-def mean_stderr(values: list[float]) -> dict[str, float | None]:
-    """Mean and standard error of the mean over runs (None for a single run)."""
-    arr = np.asarray(values, dtype=np.float64)
-    se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else None
-    return {"mean": float(arr.mean()), "stderr": se, "n": int(len(arr))}
 
 
 def run_protocol(

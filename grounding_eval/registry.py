@@ -78,14 +78,16 @@ class Registry(Generic[T]):
         )
 
 
-def lazy(module: str, name: str):
-    """A factory imported on first call (so listing registries stays cheap); `check_args` reads the real
-    function's signature through `target`."""
+def lazy(module: str, name: str, **bound: Any):
+    """A factory imported on first call (listing registries must not load audio and model libraries);
+    `bound` are keyword args it always gets (a family name, ...). `check_args` reads the real function's
+    signature through `target`."""
 
-    def call(**args: Any) -> Any:
-        return getattr(importlib.import_module(module), name)(**args)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **bound, **kwargs)
 
     call.target = (module, name)  # type: ignore[attr-defined]
+    call.bound = bound  # type: ignore[attr-defined]
     return call
 
 
@@ -94,6 +96,7 @@ def check_args(fn: Any, args: dict[str, Any], where: str, what: str) -> dict[str
     for an arg `fn` does not take, a missing required one, or a value its annotation does not allow
     (`where` names the field, e.g. "task x: dataset.args"; `what` the thing, e.g. "dataset audiofolder")."""
     target = getattr(fn, "target", None)
+    bound = getattr(fn, "bound", {})
     if target is not None:
         fn = getattr(importlib.import_module(target[0]), target[1])
     model = signature_model(fn)
@@ -108,7 +111,7 @@ def check_args(fn: Any, args: dict[str, Any], where: str, what: str) -> dict[str
             return f"{where}.{p.field}: {what} needs this arg ({p.valid})"
         return f"{where}.{p.field} must be {p.valid}, got {p.value!r} ({what})"
 
-    checked = validated(model, given, message)
+    checked = validated(model, {**bound, **given}, message)
     return {**args, **{k: getattr(checked, k) for k in given if k in model.model_fields}}
 
 

@@ -148,3 +148,10 @@ def paired_tests(probe: list[float], control: list[float], headline: str) -> dic
     }
     out["p_value"] = out["p_sign_flip"] if headline == "sign_flip" else out["p_t_test"]
     return out
+
+
+def mean_stderr(values: list[float]) -> dict[str, float | None]:
+    """Mean and standard error of the mean over runs (None for a single run)."""
+    arr = np.asarray(values, dtype=np.float64)
+    se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else None
+    return {"mean": float(arr.mean()), "stderr": se, "n": int(len(arr))}

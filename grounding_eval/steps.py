@@ -202,8 +202,7 @@ def perception_encoder(name: str, cfg: TaskConfig, regs: Registries, device: str
     entry = regs.perception_encoders.get(enc_name)
     if entry.name != enc_name:  # a prefix entry such as "hear:" takes the full name
         args["name"] = enc_name
-    check_args(entry.obj, args, f"task {name}: perception_encoder.args", f"perception encoder {enc_name}")
-    return entry.obj(**args)
+    return entry.obj(**check_args(entry.obj, args, f"task {name}: perception_encoder.args", f"perception encoder {enc_name}"))
 
 
 def instance_vectors(encoder: PerceptionEncoder, instances: list[Instance], cache: EmbeddingCache,

@@ -133,3 +133,43 @@ def test_the_private_check_sees_a_private_import(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("from grounding_eval.cli.args import Parser, _hidden\n")
     assert _imports("grounding_eval.m", f, {"grounding_eval.cli.args"}) == [("grounding_eval.cli.args", ["Parser", "_hidden"], 1)]
+
+
+# Folders whose owners are still moving their function-level imports to the top (issue 15): empty this as
+# they land. Outside them, an own-package import inside a function hides a dependency from the reader.
+FUNCTION_IMPORTS_ALLOWED_IN = ("grounding_eval/generative/", "grounding_eval/data/", "grounding_eval/builtin/datasets.py")
+# The one own-package import that stays lazy, for the heavy library behind it (a reason each).
+FUNCTION_IMPORTS_KEPT = {
+    # `import grounding_eval` (every plugin, every light command) must not load torch, which the runner does.
+    "grounding_eval/__init__.py": {"grounding_eval.runner"},
+}
+
+
+def _function_imports(path: Path) -> list[tuple[str, int]]:
+    """(module, line) of each import of the package's own modules inside a function body."""
+    out = []
+    for fn in ast.walk(ast.parse(path.read_text())):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] == "grounding_eval"):
+                    out.append(("." * node.level + (node.module or ""), node.lineno))
+                elif isinstance(node, ast.Import):
+                    out += [(a.name, node.lineno) for a in node.names if a.name.split(".")[0] == "grounding_eval"]
+    return out
+
+
+def test_own_package_imports_are_at_module_top():
+    found = []
+    for path in _modules().values():
+        rel = path.relative_to(ROOT.parent).as_posix()
+        if rel.startswith(FUNCTION_IMPORTS_ALLOWED_IN):
+            continue
+        found += [f"{rel}:{line}: {mod}" for mod, line in _function_imports(path)
+                  if mod not in FUNCTION_IMPORTS_KEPT.get(rel, set())]
+    assert found == []
+
+
+def test_the_function_import_check_sees_one(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("import os\n\ndef f():\n    import json\n    from grounding_eval.stats import x\n    from . import y\n")
+    assert _function_imports(f) == [("grounding_eval.stats", 5), (".", 6)]

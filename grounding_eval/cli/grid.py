@@ -13,6 +13,7 @@ from grounding_eval.atomic import atomic_write_text
 from grounding_eval.cli.args import Parser, positive_int
 from grounding_eval.grid import BUILTIN_GRIDS, grid_rows, load_grid, markdown, pick, run_grid
 from grounding_eval.results import now_iso
+from grounding_eval.runner import evaluate
 
 
 def cmd(argv: Sequence[str], console: Console) -> int:
@@ -42,7 +43,7 @@ def cmd(argv: Sequence[str], console: Console) -> int:
                                  if b in grid.published.get(m, {}) else {})}
                              for m in models for b in backbones]}
     else:
-        summary = run_grid(grid, models=models, backbones=backbones, output_dir=out_dir, console=console,
+        summary = run_grid(grid, evaluate, models=models, backbones=backbones, output_dir=out_dir, console=console,
                            eval_kwargs={"include_paths": args.include_path, "num_runs": args.num_runs,
                                         "limit": args.limit, "device": args.device, "show_progress": False})
     summary["date"] = now_iso()

@@ -20,8 +20,9 @@ from typing import Any
 
 from grounding_eval import plugins
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.generative.outcomes import OK
+from grounding_eval.generative.outcomes import OK, count_outcomes  # outcomes loads scipy only when an interval is drawn
 from grounding_eval.results import AnyResults, GenerativeResults, Stat, TaskResult, as_results
+from grounding_eval.stats import mean_stderr
 from grounding_eval.tasks.manager import TaskManager
 
 # Task fields a submission may have changed from the task as shipped, and why that stays comparable:
@@ -73,8 +74,6 @@ def first_difference(a: Any, b: Any, where: str = "") -> str | None:
 
 
 def _stat_from_runs(values: list[float]) -> dict[str, Any]:
-    from grounding_eval.protocol import mean_stderr  # protocol imports torch (the probe): only a check pays
-
     return mean_stderr(values)
 
 
@@ -279,8 +278,6 @@ def check_generative_provenance(res: GenerativeResults, task: str, source: str) 
 
 def check_generative_summary(res: GenerativeResults, task: str, source: str) -> None:
     """Outcome counts, valid-audio rate and its interval, and every per-clip score recomputed from the executions."""
-    from grounding_eval.generative.outcomes import count_outcomes  # scipy (the interval): only a check pays
-
     r, t = res.results[task], res.tasks[task]
     n_expected = len(t.prompts) * t.n_samples
     for name, system in r.results.systems.items():
