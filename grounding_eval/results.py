@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.kinds import KINDS
 from grounding_eval.validation import dotted
 
 SCHEMA_VERSION = 1
@@ -375,22 +376,18 @@ def parse_generative_results(data: Any, source: str = "results") -> GenerativeRe
     return _parse(GenerativeResults, data, source)
 
 
-# The `kind` key of a results file -> its model (probe files, the first kind, carry no `kind` key).
-RESULT_KINDS: dict[str, type[_ResultsFile]] = {"probe": Results, "generative": GenerativeResults}
-
-
 def results_kind(data: Any) -> str:
     return data.get("kind", "probe") if isinstance(data, dict) else "probe"
 
 
 def parse_any(data: Any, source: str = "results") -> AnyResults:
     """Probe or generative results, by the file's `kind` (an unknown kind is named with the valid ones)."""
-    kind = results_kind(data)
-    if kind not in RESULT_KINDS:
-        raise GroundingEvalError(f"{source}: field kind: {kind!r} is not a results kind; valid: {', '.join(RESULT_KINDS)}")
+    kind = results_kind(data)  # probe files, the first kind, carry no `kind` key
+    if kind not in KINDS:
+        raise GroundingEvalError(f"{source}: field kind: {kind!r} is not a results kind; valid: {', '.join(KINDS)}")
     if kind != "probe":
         source = f"{source} ({kind} results file)"
-    return _parse(RESULT_KINDS[kind], data, source)
+    return _parse(KINDS[kind].load("results"), data, source)
 
 
 def as_results(res: AnyResults | dict[str, Any], source: str = "results") -> AnyResults:

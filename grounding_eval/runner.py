@@ -138,8 +138,8 @@ def load_tasks(tasks: str | Sequence[str], include_paths: Sequence[str], audio_b
         raise GroundingEvalError("--task: give at least one task name; list them with `grounding-eval tasks`")
     configs = {name: manager.get(name) for name in names}
     for name, cfg in configs.items():
-        if getattr(cfg, "kind", "probe") == "generative":  # its own flow: grounding_eval/generative/runner.py
-            raise GroundingEvalError(f"task {name} is a generative task: run it on its own (--task {name}), not beside probe tasks")
+        if cfg.kind != "probe":  # each kind has its own run function (kinds.KINDS)
+            raise GroundingEvalError(f"task {name} is a {cfg.kind} task: run it on its own (--task {name}), not beside probe tasks")
         regs.perception_encoders.get(audio_backbone or cfg.perception_encoder.name)
         regs.datasets.get(cfg.dataset.name)
     return configs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from argparse import Namespace
 from typing import Sequence
 
 from rich.console import Console
@@ -9,10 +10,11 @@ from rich.table import Table
 
 from grounding_eval.cli.args import Parser, comma_list, key_values, positive_int
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.generative import command
+from grounding_eval.kinds import KINDS, TaskKind
 from grounding_eval.parallel import is_main_process
 from grounding_eval.results import Results, Stat, parse_results
 from grounding_eval.runner import evaluate
+from grounding_eval.tasks.manager import TaskManager
 from grounding_eval.text.options import parse_model_args
 
 
@@ -45,9 +47,23 @@ def build_parser() -> Parser:
 
 
 def cmd(argv: Sequence[str], console: Console) -> int:
+    """Parse the command line and hand it to the run function of the named tasks' kind (kinds.KINDS)."""
     args = build_parser().parse_args(argv)
-    if command.is_generative(comma_list(args.task) or [], args.include_path):  # its own flow (docs/generative.md)
-        return command.run_cli(args, console)
+    return kind_of(comma_list(args.task) or [], args.include_path).load("run")(args, console)
+
+
+def kind_of(task_names: Sequence[str], include_paths: Sequence[str]) -> TaskKind:
+    """The kind of the named tasks (all of them); mixing kinds in one call is refused."""
+    manager = TaskManager(list(include_paths))
+    kinds = {name: manager.get(name).kind for name in task_names}
+    if len(set(kinds.values())) > 1:
+        odd = next(n for n, k in kinds.items() if k != "probe")
+        raise GroundingEvalError(f"task {odd} is a {kinds[odd]} task: run it on its own (--task {odd}), not beside probe tasks")
+    return KINDS[next(iter(kinds.values()), "probe")]
+
+
+def run_probe(args: Namespace, console: Console) -> int:
+    """`grounding-eval --task PROBE_TASK ...`: evaluate, print the results table and the headline lines."""
     if args.generation_only or args.load_generations or args.n_samples:
         raise GroundingEvalError("--generation-only, --load-generations and --n-samples apply to generative tasks only")
     res = evaluate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Callable, Sequence
 
@@ -9,16 +10,20 @@ from rich.console import Console
 
 from grounding_eval.cli.args import Parser
 from grounding_eval.grid import Grid
-from grounding_eval.results import GENERATIVE_RESULTS_SCHEMA, RESULTS_SCHEMA
+from grounding_eval.kinds import KINDS
 from grounding_eval.tasks.config import task_json_schema
 
-SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
-    "task": task_json_schema,
-    "generative-task": lambda: task_json_schema("generative"),
-    "results": lambda: RESULTS_SCHEMA,
-    "generative-results": lambda: GENERATIVE_RESULTS_SCHEMA,
-    "grid": Grid.model_json_schema,
-}
+def _schemas() -> dict[str, Callable[[], dict[str, Any]]]:
+    """`task` and `results` for the probe kind, `<kind>-task` and `<kind>-results` for each other kind, `grid`."""
+    out: dict[str, Callable[[], dict[str, Any]]] = {}
+    for name, kind in KINDS.items():
+        prefix = "" if name == "probe" else f"{name}-"
+        out[f"{prefix}task"] = functools.partial(task_json_schema, name)
+        out[f"{prefix}results"] = kind.results_schema
+    return {**out, "grid": Grid.model_json_schema}
+
+
+SCHEMAS = _schemas()
 
 
 def cmd(argv: Sequence[str], console: Console) -> int:

@@ -22,16 +22,6 @@ from grounding_eval.results import check_output_path, environment, now_iso, pars
 from grounding_eval.tasks.manager import TaskManager
 
 
-def is_generative(task_names: Sequence[str], include_paths: Sequence[str]) -> bool:
-    """Whether the named tasks are generative (all of them); mixing kinds in one call is refused."""
-    tm = TaskManager(list(include_paths))
-    kinds = {n: getattr(tm.get(n), "kind", "probe") for n in task_names}
-    if len(set(kinds.values())) > 1:
-        gen = next(n for n, k in kinds.items() if k == "generative")
-        raise GroundingEvalError(f"task {gen} is a generative task: run it on its own (--task {gen}), not beside probe tasks")
-    return next(iter(kinds.values()), "probe") == "generative"
-
-
 def evaluate(model: str, task: str, *, allow_code_execution: bool = False, generation_only: str | None = None,
              load_generations: str | None = None, output_path: str | None = None, include_paths: Sequence[str] = (),
              plots: bool = False, console: Console | None = None, show_progress: bool = True, **options: Any) -> dict[str, Any]:

@@ -11,13 +11,12 @@ provenance until pydantic has checked it, and pydantic's error location is mappe
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -25,6 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from grounding_eval.data.options import RENAMED_ARGS
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.kinds import KINDS
 from grounding_eval.tasks.locations import include_search_dirs
 from grounding_eval.validation import Valid, dotted, expected, field_at, got, type_name, unknown_key
 
@@ -43,7 +43,6 @@ __all__ = [
     "task_model",
     "Section",
     "TaskFile",
-    "TASK_KINDS",
 ]
 
 _TASK_NAME = re.compile(r"[a-z0-9_]+")
@@ -230,6 +229,8 @@ class TaskFile(Section):
 class TaskConfig(TaskFile):
     """One evaluation task, fully resolved (includes merged, defaults filled in)."""
 
+    kind: ClassVar[str] = "probe"  # not a field: probe task files need no `kind:` key (and their hashes predate it)
+
     task: Annotated[str, Field(pattern=r"^[a-z0-9_]+$"), Valid("lowercase letters, digits and _ ([a-z0-9_]+)")]
     """the task name users type; lowercase so names are stable across filesystems and shells"""
     version: Annotated[int, Field(ge=0), Valid("an integer >= 0")]
@@ -268,18 +269,9 @@ class TaskConfig(TaskFile):
     """cap on instances per concept; null = all, since subsampling changes the numbers"""
 
 
-# Task kinds: the `kind:` value of a task file -> its config model. Named by import path because the other
-# kinds' modules build on this one (they import Section, DatasetConfig, ...); a new kind adds one line.
-TASK_KINDS = {
-    "probe": "grounding_eval.tasks.config:TaskConfig",
-    "generative": "grounding_eval.generative.config:GenerativeTaskConfig",
-}
-
-
 def task_model(kind: str) -> type[TaskFile]:
-    """The config model of a task kind."""
-    module, name = TASK_KINDS[kind].split(":")
-    return getattr(importlib.import_module(module), name)
+    """The config model of a task kind (kinds.KINDS)."""
+    return KINDS[kind].load("config")
 
 
 def task_json_schema(kind: str = "probe") -> dict[str, Any]:
@@ -288,7 +280,7 @@ def task_json_schema(kind: str = "probe") -> dict[str, Any]:
     schema = task_model(kind).model_json_schema()
     schema["properties"] = {"include": {"description": "base file(s) merged under this one, relative to it",
                                         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                            "kind": {"description": "the task kind: " + ", ".join(TASK_KINDS), "const": kind},
+                            "kind": {"description": "the task kind: " + ", ".join(KINDS), "const": kind},
                             **schema["properties"]}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": f"grounding-eval {kind} task", **schema}
 
@@ -466,8 +458,8 @@ def _build(tree: _Loc) -> TaskFile:
     """Validate the provenance tree against its kind's model; the first problem in file order becomes the error."""
     kind = tree.value.get("kind")
     kind_name = "probe" if kind is None else kind.value
-    if kind_name not in TASK_KINDS:
-        raise _fail(kind, kind.file, f"kind must be {' or '.join(TASK_KINDS)}, got {got(kind_name)}")
+    if kind_name not in KINDS:
+        raise _fail(kind, kind.file, f"kind must be {' or '.join(KINDS)}, got {got(kind_name)}")
     model = task_model(kind_name)
     if kind_name == "probe":  # a probe config has no kind field (its hash predates task kinds)
         tree = _Loc({k: v for k, v in tree.value.items() if k != "kind"}, tree.file, tree.line)
