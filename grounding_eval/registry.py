@@ -109,7 +109,7 @@ def check_args(fn: Any, args: dict[str, Any], where: str, what: str) -> dict[str
             return f"{where}.{p.field}: unknown arg of {what}; {p.hint}valid: {p.valid}"
         if p.kind == "missing":
             return f"{where}.{p.field}: {what} needs this arg ({p.valid})"
-        return f"{where}.{p.field} must be {p.valid}, got {p.value!r} ({what})"
+        return f"{where}.{p.field} must be {p.type_words if p.type_error else p.valid}, got {p.value!r} ({what})"
 
     checked = validated(model, {**bound, **given}, message)
     return {**args, **{k: getattr(checked, k) for k in given if k in model.model_fields}}
