@@ -135,10 +135,8 @@ def test_the_private_check_sees_a_private_import(tmp_path):
     assert _imports("grounding_eval.m", f, {"grounding_eval.cli.args"}) == [("grounding_eval.cli.args", ["Parser", "_hidden"], 1)]
 
 
-# Folders whose owners are still moving their function-level imports to the top (issue 15): empty this as
-# they land. Outside them, an own-package import inside a function hides a dependency from the reader.
-FUNCTION_IMPORTS_ALLOWED_IN = ("grounding_eval/generative/", "grounding_eval/data/", "grounding_eval/builtin/datasets.py")
-# The one own-package import that stays lazy, for the heavy library behind it (a reason each).
+# An own-package import inside a function hides a dependency from the reader. The one that stays lazy,
+# for the heavy library behind it (a reason each):
 FUNCTION_IMPORTS_KEPT = {
     # `import grounding_eval` (every plugin, every light command) must not load torch, which the runner does.
     "grounding_eval/__init__.py": {"grounding_eval.runner"},
@@ -162,8 +160,6 @@ def test_own_package_imports_are_at_module_top():
     found = []
     for path in _modules().values():
         rel = path.relative_to(ROOT.parent).as_posix()
-        if rel.startswith(FUNCTION_IMPORTS_ALLOWED_IN):
-            continue
         found += [f"{rel}:{line}: {mod}" for mod, line in _function_imports(path)
                   if mod not in FUNCTION_IMPORTS_KEPT.get(rel, set())]
     assert found == []
