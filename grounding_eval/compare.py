@@ -212,16 +212,15 @@ def compare(old: AnyResults | dict[str, Any], new: AnyResults | dict[str, Any], 
 # Scores per clip: valid audio (0/1); the main metric from the clip's rank (accuracy@K: rank <= K; MRR:
 # 1/rank), with failures as silence (every clip; a failure scores as the silent clip did), and over valid
 # clips (the clips valid in BOTH files, so the two means are over the same prompts).
-GENERATIVE_SAMPLING_KEYS = ("controls",)
-GENERATIVE_SAMPLING_GENERATOR_KEYS = ("seed", "n_samples")
+# Config keys that leave the scores of the system under test comparable: which controls ran, and the
+# generator's settings (seed, samples, sampling: the systems' side, named as a note).
+GENERATIVE_SAMPLING_KEYS = ("controls", "generator")
 VALID_AUDIO = "valid audio"
 
 
 def _generative_scored_config(config: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in config.items() if k not in GENERATIVE_SAMPLING_KEYS}
-    if isinstance(out.get("generator"), dict):  # the generator's settings are the model's side: noted, not blocking
-        out.pop("generator")
-    return out
+    """The part of a generative task config that decides how a clip is scored."""
+    return {k: v for k, v in config.items() if k not in GENERATIVE_SAMPLING_KEYS}
 
 
 def _generative_setup_differences(old: GenerativeResults, new: GenerativeResults, task: str) -> tuple[list[str], list[str]]:

@@ -164,15 +164,16 @@ def check_chance(res: AnyResults | dict[str, Any], task: str, source: str) -> No
                                  f"is not the task's main_metric {t.config.get('main_metric')!r}")
 
 
+_MISSING = object()
+
+
 def _dotted_get(config: dict[str, Any], key: str) -> Any:
+    """config["a"]["b"] for key "a.b"; _MISSING when a part is absent."""
     for part in key.split("."):
         if not isinstance(config, dict) or part not in config:
             return _MISSING
         config = config[part]
     return config
-
-
-_MISSING = object()
 
 
 def check_task(res: AnyResults | dict[str, Any], task: str, source: str, include_paths: tuple[str, ...] = ()) -> None:
