@@ -55,6 +55,14 @@ def degraded(data: dict, every: int = 2) -> dict:
     for i, clip in enumerate(clips):
         if i % every == 0:
             clip.update(kind="runtime_error", rank=worst, detail="crafted failure")
+    return resummarised(out)
+
+
+def resummarised(out: dict) -> dict:
+    """The main system's outcomes and per-clip scores recomputed from its executions, as the harness does."""
+    r, t = out["results"][TASK], out["tasks"][TASK]
+    system = next(iter(r["results"]["systems"]))
+    clips = t["executions"][system]
     s = r["results"]["systems"][system]
     s["outcomes"] = count_outcomes([c["kind"] for c in clips])
     for scored_on, ranks in (("failures_as_silence", [c["rank"] for c in clips]),
@@ -94,6 +102,18 @@ def test_compare_flags_a_worse_generative_run_paired_by_clip(real, tmp_path, cap
     assert run_cli(["compare", base, "--baseline", worse, "--two-sided"], capsys)[0] == 1
     code, out, _ = run_cli(["compare", worse, "--baseline", base, "--metrics", "mrr"], capsys)
     assert code == 1 and "mrr (failures as silence)" in out
+
+
+def test_compare_pairs_only_the_clips_both_files_hold(real, tmp_path, capsys):
+    one = copy.deepcopy(real)  # one sample per prompt instead of two
+    t = one["tasks"][TASK]
+    t["executions"]["template"] = [c for c in t["executions"]["template"] if c["sample"] == 0]
+    t["n_samples"] = t["config"]["generator"]["n_samples"] = 1
+    code, out, _ = run_cli(["compare", write(tmp_path, resummarised(one), "one.json"), "--baseline",
+                            write(tmp_path, real, "two.json")], capsys)
+    assert code == 0 and "50 (prompt, sample) clips in both files (100 in the baseline, 50 in the new)" in " ".join(out.split())
+    code, _, err = run_cli(["compare", str(FILE), "--baseline", str(FILE), "--metrics", "kad"], capsys)
+    assert code == 2 and "'kad' is not a per-clip score; valid: mrr, accuracy@K" in err
 
 
 def test_compare_refuses_a_tampered_or_mismatched_generative_file(real, tmp_path, capsys):
