@@ -11,6 +11,8 @@ import soundfile as sf
 
 from grounding_eval.audio.io import AudioDecodeError, is_silent, load_audio
 from grounding_eval.audio.logmel import LogMelBackbone
+from grounding_eval.audio.torch_backbone import TorchAudioBackbone
+from grounding_eval.audio.windows import Windows
 from grounding_eval.audio.mel import essentia_frame_count, frame_signal, hz_to_mel, mel_filterbank, mel_to_hz
 from grounding_eval.data.base import Instance
 from grounding_eval.errors import GroundingEvalError
@@ -217,9 +219,70 @@ def test_logmel_shape_and_determinism():
     assert not np.allclose(a[0], a[1])
     ident = backbone.identity()
     assert ident["sample_rate"] == 16000 and ident["pipeline_version"] == 2 and ident["resampler"] == "soxr-HQ"
-    assert "device" not in ident and "batch_size" not in ident
-    assert LogMelBackbone(batch_size=7, device="cuda").cache_key() == backbone.cache_key()
+    assert "device" not in ident and "device_class" not in ident and "batch_size" not in ident
+    assert LogMelBackbone(batch_size=7).cache_key() == backbone.cache_key()
     assert LogMelBackbone(n_mels=32).embed(instances[:1]).shape == (1, 64)
+
+
+class _TinyConv(TorchAudioBackbone):
+    """A torch backbone with no checkpoint: one fixed random conv, enough to show what its key holds."""
+
+    name = "tiny-conv"
+    sample_rate = 16000
+    embedding_dim = 4
+
+    def backbone_identity(self):
+        return {"backbone": self.name, **self.precision_identity()}
+
+    def windows(self):
+        return Windows(16000, 16000, "zero-padded at the end")
+
+    def load(self):
+        import torch
+
+        torch.manual_seed(0)
+        return torch.nn.Conv1d(1, 4, 400, stride=160)
+
+    def forward(self, module, batch, lengths):
+        return module(batch[:, None, :]).mean(-1)
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """torch.cuda as on one Ampere GPU (compute capability 8.0), so that cuda backbones construct here."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+
+
+def test_gpu_and_cpu_vectors_never_share_a_cache_key(fake_gpu, monkeypatch):
+    """Issue 17 item 6: the key promised that the device never changes a vector, but on Ampere GPUs cuDNN runs
+    fp32 convolutions in TF32 (~1e-3). A GPU's class and precision settings are in the key; the CPU adds
+    nothing (its keys stay as they were); batch size still never changes it."""
+    import torch
+
+    cpu = _TinyConv(dtype="fp32")
+    assert "device_class" not in cpu.identity() and "tf32" not in cpu.identity()
+    assert _TinyConv(dtype="fp32", batch_size=3).cache_key() == cpu.cache_key()
+    gpu = _TinyConv(dtype="fp32", device="cuda")
+    ident = gpu.identity()
+    assert ident["device_class"] == "cuda" and ident["tf32"] == {"conv": True, "matmul": False}
+    assert gpu.cache_key() != cpu.cache_key()
+    assert _TinyConv(dtype="fp32", device="cuda", batch_size=3).cache_key() == gpu.cache_key()
+    key, old = gpu.cache_key(), torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = False  # TF32 off: other numbers on the same GPU, another key
+        assert gpu.cache_key() != key and gpu.identity()["tf32"]["conv"] is False
+    finally:
+        torch.backends.cudnn.allow_tf32 = old
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))  # V100: no TF32
+    assert gpu.identity()["tf32"] == {"conv": False, "matmul": False}
+    # The log-mel baseline is numpy whatever --device says: the same numbers, so the same key.
+    assert LogMelBackbone(device="cuda").cache_key() == LogMelBackbone().cache_key()
 
 
 def test_logmel_unknown_option_names_the_option_and_the_valid_ones():

@@ -226,6 +226,23 @@ def test_cache_key_holds_what_changes_the_vectors(tiny_models, tmp_path):
     assert edited.identity()["weights_sha256"] == base.identity()["weights_sha256"] and edited.cache_key() != key
 
 
+def test_a_gpu_placement_has_its_own_cache_key(tiny_models, monkeypatch):
+    """Issue 17 item 6: GPU vectors (TF32, half-precision kernels) were filed under the CPU key. Placed on a GPU
+    (accelerate's device map, mocked on this CPU machine: the model stays here) the key gains the device class
+    and TF32 settings; on the CPU nothing is added; batch size changes nothing either way."""
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 6))
+    cpu = make_hf_encoder(tiny_models["bert"])
+    assert "device_class" not in cpu.identity()
+    gpu = make_hf_encoder(tiny_models["bert"], batch_size=3)
+    assert gpu.cache_key() == cpu.cache_key()
+    gpu.model.hf_device_map = {"embeddings": 0, "encoder": 1, "pooler": "cpu"}  # sharded, part offloaded
+    ident = gpu.identity()
+    assert ident["device_class"] == "cuda" and ident["tf32"]["conv"] is True and gpu.cache_key() != cpu.cache_key()
+    gpu.model.hf_device_map = {"": "cpu"}  # a device map that keeps everything on the CPU: a CPU key
+    assert gpu.cache_key() == cpu.cache_key()
+
+
 def test_bf16_runs_and_reports_its_dtype(tiny_models):
     enc = make_hf_encoder(tiny_models["gpt2"], dtype="bf16")
     assert enc.identity()["dtype"] == "bfloat16"

@@ -19,6 +19,7 @@ from grounding_eval.data.base import Instance
 from grounding_eval.devices import rank_device
 from grounding_eval.encoders import PerceptionEncoder, ProgressCallback
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.precision import device_identity
 from grounding_eval.validation import Problem, Valid, Words, validated
 
 # Bump when the shared decode/crop/pad steps change in a way that changes the numbers.
@@ -111,10 +112,17 @@ class AudioBackbone(PerceptionEncoder):
     def backbone_identity(self) -> dict[str, Any]:
         """What the backbone itself contributes to the numbers: checkpoint sha256, embedding, pooling, ..."""
 
+    def compute_device(self) -> str:
+        """Where the vectors are computed; a backbone that computes on the CPU whatever `device` says
+        (numpy) returns "cpu", so that its key does not change with the flag."""
+        return self.device
+
     def identity(self) -> dict[str, Any]:
-        # Device and batch size are left out on purpose: they must not change the vectors.
+        # Batch size is left out on purpose: it must not change the vectors. A GPU adds its class and
+        # precision settings (precision.py: TF32 changes fp32 numbers ~1e-3); the CPU adds nothing.
         return {
             **self.backbone_identity(),
+            **device_identity(self.compute_device()),
             "sample_rate": int(self.sample_rate),
             "max_seconds": self.max_seconds,
             "min_seconds": self.min_seconds,

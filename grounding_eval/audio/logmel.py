@@ -59,6 +59,9 @@ class LogMelBackbone(AudioBackbone):
             "feature_version": FEATURE_VERSION,
         }
 
+    def compute_device(self) -> str:
+        return "cpu"  # numpy: the same numbers whatever --device says
+
     def features(self, wave: np.ndarray) -> np.ndarray:
         """log(mel + 1e-6), shape (frames, n_mels)."""
         mel = mel_spectrogram(

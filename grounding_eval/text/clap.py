@@ -17,6 +17,7 @@ from pydantic import Field
 from grounding_eval.devices import pick_device
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.precision import device_identity
 from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
 from grounding_eval.text.options import ModelArgs
 from grounding_eval.validation import Valid
@@ -73,6 +74,7 @@ class ClapTextEncoder(TextEncoder):
             "max_length": self.max_length,
             "tokenizer": type(self.tokenizer).__name__,
             "tokenizer_sha256": tokenizer_sha256(self.resolved.path),
+            **device_identity(self.device),  # a GPU: its class and TF32 settings; nothing on the CPU
         }
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None) -> np.ndarray:

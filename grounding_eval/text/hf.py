@@ -24,6 +24,7 @@ from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.devices import pick_device, rank_device  # noqa: F401  (pick_device: generative/ imports it from here)
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.parallel import data_parallel
+from grounding_eval.precision import device_identity
 from grounding_eval.text import parallel
 from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
 from grounding_eval.text.options import ModelArgs
@@ -214,7 +215,16 @@ class HFTextEncoder(TextEncoder):
             # De-quantised from a GGUF: which file, which quantisation (absent otherwise, so the cache
             # keys of every other model stay as they were).
             **({"gguf": self.resolved.gguf} if self.resolved.gguf else {}),
+            # A GPU: its class and precision settings (precision.py); nothing on the CPU. Batch size stays
+            # out: within one device and dtype it moves vectors only at that dtype's rounding.
+            **device_identity(self.compute_devices()),
         }
+
+    def compute_devices(self) -> list[Any]:
+        """Where the forward runs: the device map's places when accelerate placed the model, else where its
+        weights are (a T5 encoder taken from a placed model has no map of its own)."""
+        placed = getattr(self.model, "hf_device_map", None)
+        return list(placed.values()) if placed else sorted({str(p.device) for p in self.model.parameters()})
 
     def embed(self, texts: Sequence[str], progress: ProgressCallback | None = None,
               spans: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
