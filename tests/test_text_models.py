@@ -318,3 +318,62 @@ def test_max_length_below_two_is_refused(tiny_models):
     for bad in (0, 1, "x"):
         with pytest.raises(GroundingEvalError, match=f"max_length={bad}: give a whole number >= 2"):
             make_hf_encoder(tiny_models["bert"], max_length=bad)
+
+
+@pytest.fixture(scope="module")
+def bf16_llama(tmp_path_factory):
+    """A tiny LLaMA whose config says bfloat16, as real LLaMA checkpoints' configs do."""
+    from transformers import LlamaConfig, LlamaModel
+
+    tok = byte_bpe_tokenizer("left")
+    d = tmp_path_factory.mktemp("tiny-llama-bf16")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
+    LlamaModel(cfg).to(torch.bfloat16).save_pretrained(d)
+    tok.save_pretrained(d)
+    return str(d)
+
+
+def test_random_init_copy_is_built_in_the_dtype_its_identity_states(bf16_llama):
+    """Issue 17 item 4: under transformers 5 the copy was built in config.dtype (bf16) while its identity said
+    the trained model's dtype (fp32 on the CPU): the key promised numbers it did not compute."""
+    enc = make_hf_encoder(bf16_llama)
+    copy = enc.untrained_copy()
+    assert copy.identity()["dtype"] == "float32"
+    assert {p.dtype for p in copy.model.parameters()} == {torch.float32}
+    assert np.isfinite(copy.embed(PROMPTS)).all()
+    half = make_hf_encoder(bf16_llama, dtype="bf16").untrained_copy()
+    assert {p.dtype for p in half.model.parameters()} == {torch.bfloat16} and half.identity()["dtype"] == "bfloat16"
+
+
+def test_random_init_copy_of_a_placed_model_is_built_on_meta_and_placed_alike(bf16_llama, monkeypatch):
+    """A model that accelerate placed (device_map) gets a copy made real module by module in its places, never
+    whole in host RAM. Here the places are CPU entries of a three-part map (no GPU): the copy is built on the
+    meta device (counted), takes the map, and holds the same weight statistics as one built whole."""
+    import accelerate
+    from grounding_eval.text import hf
+
+    enc = make_hf_encoder(bf16_llama)
+    whole = enc.untrained_copy().model
+    enc.placement = {"embed_tokens": "cpu", "layers": "cpu", "norm": "cpu", "rotary_emb": "disk"}
+    empties = []
+    real = accelerate.init_empty_weights
+
+    def counting(*a, **k):
+        empties.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(accelerate, "init_empty_weights", counting)
+    copy = enc.untrained_copy()
+    assert empties == [1] and copy.model.hf_device_map == {k: "cpu" for k in enc.placement}
+    params = dict(copy.model.named_parameters())
+    assert not any(p.is_meta for p in params.values()) and {p.dtype for p in params.values()} == {torch.float32}
+    for name, ref in whole.named_parameters():  # same init rules: norms at 1, weights at the config's 0.02
+        got = params[name]
+        assert got.shape == ref.shape and torch.isfinite(got).all(), name
+        np.testing.assert_allclose(float(got.std()), float(ref.std()), rtol=0.2, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(float(got.mean()), float(ref.mean()), atol=0.01, err_msg=name)
+    assert np.isfinite(copy.embed(PROMPTS)).all()
+    # a GPU map: each module goes to its GPU (ints are CUDA ordinals), offloaded parts to the CPU
+    assert hf._place("layers.1.mlp", {"": 0, "layers.1": 1}) == "cuda:1" and hf._place("norm", {"": 0}) == "cuda:0"

@@ -181,6 +181,7 @@ class HFTextEncoder(TextEncoder):
                 model = auto_cls.from_pretrained(path, **kwargs)
         finally:
             hf_logging.set_verbosity(level)
+        self.placement = getattr(model, "hf_device_map", None)  # where accelerate put each part (random-init copies too)
         # Encoder-decoder models (T5, BART): the encoder alone reads the prompt.
         if getattr(self.config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
             return model.get_encoder()
@@ -333,23 +334,72 @@ class HFTextEncoder(TextEncoder):
         return pooled.cpu().numpy()
 
     def untrained_copy(self) -> "TextEncoder | None":
-        """The same architecture and tokenizer with freshly initialised weights (seed 0)."""
-        import torch
-        from transformers import AutoModel
-
+        """The same architecture and tokenizer with freshly initialised weights (seed 0), in the trained
+        model's dtype (the one its identity states) and placed as it is."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
-        torch.manual_seed(0)
-        with contextlib.redirect_stdout(io.StringIO()):
-            model = AutoModel.from_config(self.config)
-        if getattr(self.config, "is_encoder_decoder", False):
-            model = model.get_encoder()
-        clone.model = model.to(self.device).eval()
+        clone.model = self._random_model().eval()
         clone.resolved = ResolvedModel(
             self.requested, self.resolved.path, self.resolved.source, self.resolved.revision,
             "random-init-seed0:" + self.resolved.weights_sha256, self.resolved.gguf,
         )
         return clone
+
+    def _random_model(self):
+        """On the CPU: built whole there, as before (CPU keys and numbers unchanged). Elsewhere: built on the
+        meta device and made real one module at a time (initialised on the CPU with the same seed whatever
+        the device, then moved), so no process holds a whole copy in host RAM, and a device map is kept."""
+        import torch
+        from accelerate import dispatch_model, init_empty_weights
+        from transformers import AutoModel
+
+        dtype = getattr(torch, self.dtype)  # transformers 5 would build in config.dtype (bf16 for LLaMA)
+        placement = getattr(self, "placement", None)
+        torch.manual_seed(0)
+        with contextlib.redirect_stdout(io.StringIO()):
+            if placement is None and self.device == "cpu":
+                model = AutoModel.from_config(self.config, dtype=dtype)
+            else:
+                with init_empty_weights():
+                    model = AutoModel.from_config(self.config, dtype=dtype)
+                places = {k: "cpu" if v == "disk" else v for k, v in (placement or {"": self.device}).items()}
+                materialise(model, places)
+                if len(set(places.values())) > 1:
+                    model = dispatch_model(model, device_map=places)  # the hooks that carry activations across
+                if placement is not None:
+                    model.hf_device_map = places  # as from_pretrained records it (the key's device class reads it)
+        return model.get_encoder() if getattr(self.config, "is_encoder_decoder", False) else model
+
+
+def _place(name: str, places: dict[str, Any]) -> Any:
+    """The device a module goes to: the entry of the longest device-map prefix of its name (None: a container
+    above the map's entries, which holds no weights of its own)."""
+    found = [k for k in places if k == "" or name == k or name.startswith(k + ".")]
+    if not found:
+        return None
+    value = places[max(found, key=len)]
+    return f"cuda:{value}" if isinstance(value, int) else value
+
+
+def materialise(model: Any, places: dict[str, Any]) -> None:
+    """Make a meta-device model real module by module: its own parameters drawn on the CPU (the module's
+    reset, then transformers' init, as `from_config` does), then moved to its place with its buffers."""
+    for name, module in model.named_modules():
+        own = list(module.parameters(recurse=False))
+        if any(p.is_meta for p in own):
+            module.to_empty(device="cpu", recurse=False)
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            model._init_weights(module)
+        target = _place(name, places)
+        if target is None:
+            continue
+        for key, p in module._parameters.items():
+            if p is not None and str(p.device) != str(target):
+                module._parameters[key] = type(p)(p.data.to(target), requires_grad=False)
+        for key, b in module._buffers.items():
+            if b is not None:
+                module._buffers[key] = b.to(target)
 
 
 def make_hf_encoder(model: str, **args: Any) -> HFTextEncoder:
