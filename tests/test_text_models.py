@@ -377,3 +377,87 @@ def test_random_init_copy_of_a_placed_model_is_built_on_meta_and_placed_alike(bf
     assert np.isfinite(copy.embed(PROMPTS)).all()
     # a GPU map: each module goes to its GPU (ints are CUDA ordinals), offloaded parts to the CPU
     assert hf._place("layers.1.mlp", {"": 0, "layers.1": 1}) == "cuda:1" and hf._place("norm", {"": 0}) == "cuda:0"
+
+
+def test_weight_files_are_hashed_once_per_process(tiny_models, monkeypatch):
+    """Issue 17 item 8: every encoder built (controls, random-init, grids, and every rank) re-read every weight file."""
+    from grounding_eval.text import fingerprints
+
+    if hasattr(fingerprints, "_files_sha256"):  # (main before this fix had no cache to clear)
+        fingerprints._files_sha256.cache_clear()
+    reads = []
+    real_open = open
+    monkeypatch.setattr(fingerprints, "open", lambda p, *a: reads.append(p) or real_open(p, *a), raising=False)
+    keys = {make_hf_encoder(tiny_models["gpt2"]).cache_key(), make_hf_encoder(tiny_models["gpt2"], layer=1).cache_key()}
+    weight_files = [str(p) for p in reads if str(p).endswith(".safetensors")]
+    assert len(keys) == 2 and len(weight_files) == 1, weight_files
+
+
+class _LiveBytes(torch.utils._python_dispatch.TorchDispatchMode):
+    """Counts bytes of tensor storage allocated by ops and still alive; keeps the peak."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        import weakref
+
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(t, torch.Tensor) and t._base is None and not func._schema.name.endswith(("view", "expand")):
+                n = t.untyped_storage().nbytes()
+                self.live += n
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(t, self._free, n)
+        return out
+
+    def _free(self, n):
+        self.live -= n
+
+
+def test_layer_all_pools_one_layer_at_a_time(tiny_models, monkeypatch):
+    """Issue 17 item 8: layer=all stacked every hidden state in fp32, then masked and weighted copies of the stack
+    (about three fp32 copies of (batch, layers, tokens, dim)). The pooling now holds one layer's temporaries."""
+    from types import SimpleNamespace
+
+    enc = make_hf_encoder(tiny_models["bert"], layer="all")
+    ids = [[101, 7, 8, 9, 10, 11, 12, 13, 102]] * 4
+    torch.manual_seed(0)
+    hidden = tuple(torch.randn(4, 9, 32) for _ in range(13))  # 13 layers of (batch, tokens, dim)
+    monkeypatch.setattr(enc.model, "forward", lambda **kw: SimpleNamespace(hidden_states=hidden))
+    ref = torch.stack([h.mean(1) for h in hidden], 1).numpy()
+    mode = _LiveBytes()
+    with mode:
+        got = enc._forward(ids, None, None)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    layer = hidden[0].numel() * 4
+    print(f"layer=all pooling peak: {mode.peak} bytes, one fp32 layer {layer}")
+    assert mode.peak < 5 * layer, (mode.peak, layer)  # main: 180576 bytes, 39 layers' worth
+
+
+def test_out_of_memory_frees_the_failed_batch_before_the_cache_is_emptied(tiny_models, monkeypatch):
+    """Issue 17 item 8: accelerate's gc + empty_cache ran while the OOM's traceback still held the failed forward's
+    tensors, so the retry found the memory still taken."""
+    import weakref
+
+    import accelerate.utils.memory as acc_memory
+
+    enc = make_hf_encoder(tiny_models["bert"], batch_size="auto")
+    real_forward = enc.model.forward
+    held, alive_at_clear = [], []
+
+    def failing(*args, **kwargs):
+        activations = torch.ones(kwargs["input_ids"].shape[0], 1 << 16)  # what a real forward would hold
+        held.append(weakref.ref(activations))
+        if kwargs["input_ids"].shape[0] > 4:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(*args, **kwargs)
+
+    real_clear = acc_memory.clear_device_cache
+    monkeypatch.setattr(acc_memory, "clear_device_cache", lambda **k: (real_clear(**k), alive_at_clear.append(
+        [r() is not None for r in held]))[0])
+    monkeypatch.setattr(enc.model, "forward", failing)
+    assert enc.embed(PROMPTS * 2).shape == (12, 32)
+    retries = [a for a in alive_at_clear if a]  # the first call runs before any forward
+    assert retries and not any(any(a) for a in retries), alive_at_clear

@@ -5,6 +5,7 @@ Its own module because both model resolution (text/hub.py) and GGUF conversion (
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -13,14 +14,26 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 
 
 def weights_sha256(path: str) -> str:
-    """sha256 over the weight files of a model directory (names and bytes), in name order."""
-    h = hashlib.sha256()
+    """sha256 over the weight files of a model directory (names and bytes), in name order.
+
+    Computed once per process for the same files (by path, size and mtime): a run builds several encoders
+    of one model (controls, random-init, grids), and re-reading tens of GB each time was most of their
+    start-up. (A digest per file would hash less again but change every key.)"""
     files = sorted(
         p for p in Path(path).rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".pth", ".h5")
     )
-    for p in files:
-        h.update(p.relative_to(path).as_posix().encode() + b"\0")
-        with open(p, "rb") as f:
+    stamps = tuple((p.relative_to(path).as_posix(), str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in files)
+    return _files_sha256(stamps)
+
+
+@functools.lru_cache(maxsize=64)
+def _files_sha256(stamps: tuple[tuple[str, str, int, int], ...]) -> str:
+    """sha256 over (name, bytes) of each (name, real path, size, mtime_ns): a rewritten file is read anew."""
+    h = hashlib.sha256()
+    for name, real, _size, _mtime in stamps:
+        h.update(name.encode() + b"\0")
+        with open(real, "rb") as f:
             while block := f.read(1 << 22):
                 h.update(block)
     return h.hexdigest()

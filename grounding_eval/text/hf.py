@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import traceback
 from typing import Annotated, Any, Literal, Sequence
 
 import numpy as np
@@ -267,10 +268,15 @@ class HFTextEncoder(TextEncoder):
                     vecs = self._forward([ids[j] for j in chunk], [types[j] for j in chunk] if types else None,
                                          [label_masks[j] for j in chunk] if label_masks else None)
                 except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
-                    if _is_oom(exc) and not self.auto_batch:
+                    if not _is_oom(exc):
+                        raise
+                    if not self.auto_batch:
                         raise GroundingEvalError(f"out of memory at batch_size={batch_size}; "
                                                  "use --model-args batch_size=auto or a smaller one") from None
-                    raise
+                    # The traceback holds the failed forward's frames, and so its activations: without
+                    # this, accelerate's gc + empty_cache before the retry would free none of them.
+                    traceback.clear_frames(exc.__traceback__)
+                    raise exc.with_traceback(None)
                 if done == 0:
                     out = np.empty((len(texts), *vecs.shape[1:]), np.float32)
                 out[chunk] = vecs
@@ -320,17 +326,18 @@ class HFTextEncoder(TextEncoder):
         n = len(hidden)
         weights = torch.from_numpy(token_weights(self.pooling, attention, label_masks))
         if self.layer == "all":
-            stack = torch.stack([h.float() for h in hidden], 1)  # (b, L, s, d)
-            w = weights.to(stack.device)[:, None, :, None]
-            pooled = torch.where(w > 0, stack, 0).mul(w).sum(2)  # where: a NaN on padding must not leak
+            # One layer at a time: at most one fp32 (b, s, d) temporary beside the model's own hidden states,
+            # not the three fp32 (b, L, s, d) copies a stack made. Each layer is still pooled in fp32, as
+            # before (pooling in bf16 would change the numbers under the same key).
+            w = weights.to(hidden[0].device)[:, :, None]
+            pooled = torch.stack([pool(h, w.to(h.device)).to(w.device) for h in hidden], 1)
         else:
             if not -n <= self.layer < n:
                 raise GroundingEvalError(
                     f"--model-args layer={self.layer}: {self.requested} has layers 0..{n - 1} (or -1..-{n}), or all"
                 )
-            h = hidden[self.layer].float()
-            w = weights.to(h.device)[:, :, None]
-            pooled = torch.where(w > 0, h, 0).mul(w).sum(1)
+            h = hidden[self.layer]
+            pooled = pool(h, weights.to(h.device)[:, :, None])
         return pooled.cpu().numpy()
 
     def untrained_copy(self) -> "TextEncoder | None":
@@ -369,6 +376,14 @@ class HFTextEncoder(TextEncoder):
                 if placement is not None:
                     model.hf_device_map = places  # as from_pretrained records it (the key's device class reads it)
         return model.get_encoder() if getattr(self.config, "is_encoder_decoder", False) else model
+
+
+def pool(h: Any, w: Any) -> Any:
+    """(b, s, d) hidden states weighted by (b, s, 1) token weights, summed over tokens, in fp32; `where`: a NaN
+    on padding must not leak."""
+    import torch
+
+    return torch.where(w > 0, h.float(), 0).mul(w).sum(1)
 
 
 def _place(name: str, places: dict[str, Any]) -> Any:
