@@ -461,3 +461,24 @@ def test_out_of_memory_frees_the_failed_batch_before_the_cache_is_emptied(tiny_m
     assert enc.embed(PROMPTS * 2).shape == (12, 32)
     retries = [a for a in alive_at_clear if a]  # the first call runs before any forward
     assert retries and not any(any(a) for a in retries), alive_at_clear
+
+
+def test_a_gpu_run_loads_the_weights_straight_to_its_device(tiny_models, monkeypatch):
+    """Issue 17 item 8: every process loaded the whole model into host RAM, then moved it to its GPU. Now the
+    loader is given this process's device as the device map (a mocked GPU here: the weights are kept on the CPU
+    by the stand-in loader, which would fail at any later `.to("cuda")`)."""
+    from grounding_eval.text import hf
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    seen = []
+    real_build = hf.HFTextEncoder._build
+
+    def build(self, auto_cls, path, kwargs):
+        seen.append(dict(kwargs))
+        return real_build(self, auto_cls, path, {k: v for k, v in kwargs.items() if k != "device_map"})
+
+    monkeypatch.setattr(hf.HFTextEncoder, "_build", build)
+    enc = make_hf_encoder(tiny_models["bert"], device="cuda", dtype="fp32")
+    assert seen[-1]["device_map"] == {"": "cuda"} and enc.device == "cuda"
+    make_hf_encoder(tiny_models["bert"], device="cpu")  # the CPU: loaded as before, no device map
+    assert "device_map" not in seen[-1]

@@ -162,11 +162,14 @@ class HFTextEncoder(TextEncoder):
             kwargs["dtype"] = torch_dtype
         if self.device_map:
             kwargs["device_map"] = self.device_map  # accelerate places (and shards) the weights
+        elif self.device != "cpu":
+            # Straight to this process's device, tensor by tensor: no whole copy in host RAM per process first.
+            kwargs["device_map"] = {"": self.device}
         try:
             self.model = self._build(AutoModel, path, kwargs)
         except ValueError as exc:
             raise GroundingEvalError(f"--model {self.requested}: {str(exc).strip().splitlines()[0][:200]}") from None
-        if not self.device_map:
+        if self.device == "cpu" and not self.device_map:
             self.model.to(self.device)
         self.model.eval()
         self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
