@@ -3,6 +3,8 @@ parallelism, this process's own GPU (one rule for the text and the audio side)."
 
 from __future__ import annotations
 
+from typing import Any
+
 from grounding_eval import parallel
 from grounding_eval.errors import GroundingEvalError
 
@@ -38,3 +40,55 @@ def rank_device(device: str | None) -> str:
             f"--device {device}: under accelerate launch (WORLD_SIZE={world}) each process takes its own GPU, this "
             f"one {own}; give --device cuda (or leave it out) so that the processes do not share one GPU")
     return own
+
+
+# ---- dtype: one rule for the audio backbones, the text models and the generator ---------------------
+DTYPES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+# The long spellings transformers users know, taken as the short ones.
+DTYPE_ALIASES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+TORCH_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+# bf16 in hardware: Ampere (compute capability 8.0) and newer. Older GPUs (T4 7.5, V100 7.0) report
+# torch.cuda.is_bf16_supported() true as well, through a slow emulation, so that is not asked.
+BF16_CAPABILITY = (8, 0)
+
+
+def auto_dtype(devices: list[str]) -> str:
+    """What dtype=auto means for a model that runs on `devices` (all of them, for a sharded model).
+
+    fp32 unless every device is a GPU with bf16 in hardware, then bf16. Never fp16: its range ends at
+    65504 (log-mel front ends and some activations overflow it), bf16 keeps fp32's range; fp16 is there
+    when asked for (a GPU older than Ampere, a model too large for fp32), and an overflow then is an error.
+    """
+    if not devices or not all(str(d).startswith("cuda") for d in devices):
+        return "fp32"
+    import torch
+
+    return "bf16" if all(torch.cuda.get_device_capability(d) >= BF16_CAPABILITY for d in devices) else "fp32"
+
+
+def model_devices(device: str, device_map: str | None = None) -> list[str]:
+    """The devices a model runs on: `device`, or with a device map every visible GPU (accelerate spreads
+    the weights over all of them), or the CPU when none is visible."""
+    if not device_map:
+        return [device]
+    import torch
+
+    if device_map == "cpu" or not torch.cuda.is_available():
+        return ["cpu"]
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+
+def resolve_dtype(dtype: str, devices: list[str], what: str = "dtype") -> str:
+    """fp32|fp16|bf16: `dtype` as given (long spellings accepted), or `auto_dtype(devices)` for auto.
+    `what` names the option in the error (e.g. "--model-args dtype")."""
+    short = DTYPE_ALIASES.get(dtype, dtype)
+    if short not in DTYPES:
+        raise GroundingEvalError(f"{what}={dtype}: unknown dtype; valid: {', '.join(DTYPES)}")
+    return auto_dtype(devices) if short == "auto" else short
+
+
+def torch_dtype(name: str) -> Any:
+    """fp32|fp16|bf16 -> the torch dtype."""
+    import torch
+
+    return getattr(torch, TORCH_NAMES[DTYPE_ALIASES.get(name, name)])

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from grounding_eval import cli, plugins
-from grounding_eval.audio.pipeline import Decoder, decoded_batches, default_num_workers, resolve_dtype
+from grounding_eval.audio.pipeline import Decoder, decoded_batches, default_num_workers
 from grounding_eval.audio.windows import Windows, windowed_vectors
 from grounding_eval.check_backbone import make_backbone, run_checks
+from grounding_eval.devices import resolve_dtype
 from grounding_eval.errors import GroundingEvalError
 from tiny_audio_models import save_tiny
 
@@ -123,9 +124,9 @@ def test_worker_decoding_gives_the_same_waveforms_in_order():
 
 
 def test_dtype_policy():
-    assert resolve_dtype("auto", "cpu") == "fp32" and resolve_dtype("bf16", "cpu") == "bf16"
+    assert resolve_dtype("auto", ["cpu"]) == "fp32" and resolve_dtype("bf16", ["cpu"]) == "bf16"
     with pytest.raises(GroundingEvalError, match="valid: auto, fp32, fp16, bf16"):
-        resolve_dtype("fp8", "cpu")
+        resolve_dtype("fp8", ["cpu"])
 
 
 def test_windows_cut_policy():

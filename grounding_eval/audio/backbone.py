@@ -82,6 +82,19 @@ class BackboneOptions(BaseModel):
         return validated(cls, options, message)
 
 
+def check_finite(backbone: str, vecs: np.ndarray, what: str, dtype: str | None = None) -> None:
+    """One line naming the backbone, its dtype and the way out when any of `vecs` (one per window or
+    clip) has a NaN or an infinity: never a non-finite vector handed on to the cache."""
+    bad = int((~np.isfinite(vecs.reshape(len(vecs), -1))).any(axis=1).sum())
+    if not bad:
+        return
+    head = f"audio backbone {backbone!r}: {bad} of {len(vecs)} {what} gave non-finite vectors (NaN or inf)"
+    if dtype in ("fp16", "bf16"):
+        why = "fp16 overflows past 65504" if dtype == "fp16" else "bf16 rounds to 8 significant bits"
+        raise GroundingEvalError(f"{head} under dtype={dtype} ({why}); run it with --backbone-args dtype=fp32")
+    raise GroundingEvalError(f"{head} in fp32: its weights or its code fail on these clips; check the checkpoint")
+
+
 class AudioBackbone(PerceptionEncoder):
     """An audio encoder: `instance.source` is a path, decoded to mono at `sample_rate`."""
 
@@ -156,6 +169,7 @@ class AudioBackbone(PerceptionEncoder):
         vecs = np.asarray(self.embed_waveforms(waves), dtype=np.float32)
         if vecs.ndim != 2 or vecs.shape[0] != len(waves):
             raise GroundingEvalError(f"audio backbone {self.name!r} returned shape {vecs.shape} for {len(waves)} clips")
+        check_finite(self.name, vecs, "clips")
         return vecs
 
     def embed_batches(self, instances: Sequence[Any], progress: ProgressCallback | None = None) -> Iterator[np.ndarray]:

@@ -42,6 +42,7 @@ from grounding_eval.audio.backbone import Whole
 from grounding_eval.audio.pipeline import POOLINGS, pool_time
 from grounding_eval.audio.torch_backbone import TorchAudioBackbone, TorchOptions
 from grounding_eval.audio.windows import Windows
+from grounding_eval.devices import torch_dtype
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text.hub import config_sha256, resolve_model
 
@@ -184,15 +185,18 @@ class HFAudioBackbone(TorchAudioBackbone):
         import transformers as tf
 
         path = self.resolved.path
+        # fp32 weights whatever the checkpoint holds (transformers 5 would keep a half-precision file's
+        # dtype): half precision is autocast around the forward (torch_backbone), never stored.
+        fp32 = {"dtype": torch_dtype("fp32")}
         with contextlib.redirect_stdout(io.StringIO()):
             if self.name == "ast":
                 cls = tf.ASTForAudioClassification if self.embedding == "logits" else tf.ASTModel
-                return cls.from_pretrained(path)
+                return cls.from_pretrained(path, **fp32)
             if self.name == "clap":
-                return tf.ClapModel.from_pretrained(path)
+                return tf.ClapModel.from_pretrained(path, **fp32)
             if self.name == "whisper":
-                return tf.WhisperModel.from_pretrained(path).get_encoder()
-            return tf.AutoModel.from_pretrained(path)
+                return tf.WhisperModel.from_pretrained(path, **fp32).get_encoder()
+            return tf.AutoModel.from_pretrained(path, **fp32)
 
     def _features(self, batch: Any, lengths: list[int], **kw: Any) -> dict[str, Any]:
         """The extractor on each window's own samples (never on our zero padding)."""

@@ -1,5 +1,5 @@
 """The shared audio pipeline around every backbone's forward: decode in worker processes, pool over
-time, pick the dtype. (Each process's device under data parallelism: `grounding_eval.devices.rank_device`.)
+time. (Each process's device under data parallelism, and what dtype=auto means: `grounding_eval.devices`.)
 
 Decoding (file -> mono float32 at the backbone's rate, crop/pad policy applied; see `io.load_audio`)
 runs in `num_workers` worker processes of a torch DataLoader, which decode the next batches while the
@@ -18,7 +18,6 @@ import numpy as np
 from grounding_eval.audio.io import load_audio
 from grounding_eval.errors import GroundingEvalError
 
-DTYPES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
 POOLINGS: tuple[str, ...] = ("mean", "max", "mean+max")
 
 
@@ -103,23 +102,3 @@ def pool_time(hidden: Any, mask: Any | None, pooling: str) -> Any:
     if pooling == "mean+max":
         return torch.cat([mean, mx], dim=-1)
     raise GroundingEvalError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
-
-
-def resolve_dtype(dtype: str, device: str) -> str:
-    """'auto' is fp32 on CPU and bf16 on a GPU that has it (else fp16); explicit choices are kept."""
-    if dtype not in DTYPES:
-        raise GroundingEvalError(f"audio backbone: unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
-    if dtype != "auto":
-        return dtype
-    if not str(device).startswith("cuda"):
-        return "fp32"
-    import torch
-
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def torch_dtype(name: str) -> Any:
-    import torch
-
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-

@@ -13,7 +13,8 @@ from grounding_eval import paths
 from grounding_eval.atomic import atomic_write_json, atomic_write_text
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.generative.base import Generator, ProgressCallback, Prompt
-from grounding_eval.text.hf import DTYPES, pick_device
+from grounding_eval.devices import model_devices, pick_device, resolve_dtype, torch_dtype
+from grounding_eval.text.hf import DTYPES
 from grounding_eval.text.hub import config_sha256, resolve_model
 
 # What the LM is told before each prompt (the user turn of a chat template, or the start of a plain prompt).
@@ -173,12 +174,8 @@ class HFCausalLMGenerator(Generator):
         path = self.resolved.path
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-            torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else None
-            if torch_dtype is None and self.device == "cpu" and not device_map:
-                torch_dtype = torch.float32
-            kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-            if torch_dtype is not None:
-                kwargs["dtype"] = torch_dtype
+            chosen = resolve_dtype(dtype, model_devices(self.device, device_map), "generator.args.dtype")
+            kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": torch_dtype(chosen)}
             if device_map:
                 kwargs["device_map"] = device_map
             self.model = AutoModelForCausalLM.from_pretrained(path, **kwargs)

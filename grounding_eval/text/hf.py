@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BeforeValidator, Field
 
 from grounding_eval.encoders import ProgressCallback, TextEncoder
-from grounding_eval.devices import pick_device, rank_device  # noqa: F401  (pick_device: generative/ imports it from here)
+from grounding_eval.devices import model_devices, rank_device, resolve_dtype, torch_dtype
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.parallel import data_parallel
 from grounding_eval.precision import device_identity
@@ -32,8 +32,8 @@ from grounding_eval.text.options import ModelArgs
 from grounding_eval.text.pooling import ALIASES, POOLINGS, label_token_mask, token_weights
 from grounding_eval.validation import Valid
 
-DTYPES = {"auto": None, "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-          "float16": "float16", "fp16": "float16"}
+# The accepted spellings (devices.py resolves them, auto included).
+DTYPES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
 AUTO_BATCH_START = {"cuda": 512, "cpu": 32}  # auto on CPU: no OOM signal to search with, a fixed size
 SHARD_MIN = 256  # prompts per embed call (one cache shard); forward batches are cut from it
 
@@ -125,7 +125,6 @@ class HFTextEncoder(TextEncoder):
 
     # ---- loading -------------------------------------------------------------------------------------
     def _load(self, dtype: str) -> None:
-        import torch
         from transformers import AutoConfig, AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -154,12 +153,9 @@ class HFTextEncoder(TextEncoder):
         else:
             self.pad_side = "right"  # absolute position embeddings of encoders assume right padding
 
-        torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else None
-        if torch_dtype is None and self.device == "cpu" and not self.device_map:
-            torch_dtype = torch.float32  # half precision on CPU is slow and changes numbers
-        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
-        if torch_dtype is not None:
-            kwargs["dtype"] = torch_dtype
+        # Always a dtype of ours (auto: the rule in devices.py), never the checkpoint's (transformers 5's default).
+        chosen = resolve_dtype(dtype, model_devices(self.device, self.device_map), "--model-args dtype")
+        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code, "dtype": torch_dtype(chosen)}
         if self.device_map:
             kwargs["device_map"] = self.device_map  # accelerate places (and shards) the weights
         elif self.device != "cpu":

@@ -90,6 +90,9 @@ class PannsBackbone(TorchAudioBackbone):
     name = "panns"
     sample_rate = SAMPLE_RATE
     Options = PannsOptions
+    # Power spectrum and log-mel in fp32: in fp16 a loud window's power passes 65504 (inf) and a quiet
+    # one's mel energy falls below fp16's smallest value, so log10 gives -inf (torch_backbone.keep_fp32).
+    FRONT_END = ("spectrogram_extractor", "logmel_extractor")
 
     def __init__(self, **options: Any) -> None:
         opts = self.Options.check(self.name, options)

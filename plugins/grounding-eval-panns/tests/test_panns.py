@@ -114,3 +114,50 @@ def test_a_clips_vector_equals_its_vector_embedded_alone(checkpoint):
     np.testing.assert_allclose(together[0], per_window.mean(axis=0), rtol=0, atol=1e-5)
     with pytest.raises(GroundingEvalError, match="window_seconds must be >= 1"):
         make_backbone("panns", {"checkpoint": checkpoint, "window_seconds": 0.5})
+
+
+def quiet_and_full_scale(rate: int = 32000) -> list[np.ndarray]:
+    """A 0.5 s whisper (zero-padded: mel energies under fp16's smallest value) and 2 s of a full-scale ~8 kHz
+    square wave (a power-spectrum bin past fp16's 65504, even after PaSST's pre-emphasis)."""
+    rng = np.random.default_rng(0)
+    quiet = (0.01 * rng.standard_normal(rate // 2)).astype(np.float32)
+    t = np.arange(2 * rate) / rate
+    return [quiet, np.sign(np.sin(2 * np.pi * 7999 * t)).astype(np.float32)]
+
+
+def test_fp16_runs_the_front_end_in_fp32_and_gives_finite_vectors(checkpoint):
+    """Issue 17 item 1: under autocast fp16 (CPU here) the log-mel front end stays fp32, so a quiet and a
+    full-scale clip give finite vectors (before: -inf and inf from the fp16 spectrogram, NaN vectors)."""
+    args = {"checkpoint": checkpoint, "num_workers": 0, "window_seconds": 2}
+    half = make_backbone("panns", {**args, "dtype": "fp16"})
+    full = make_backbone("panns", {**args, "dtype": "fp32"})
+    v16, v32 = half.embed_waveforms(quiet_and_full_scale()), full.embed_waveforms(quiet_and_full_scale())
+    assert np.isfinite(v16).all()
+    cos = (v16 * v32).sum(1) / np.linalg.norm(v16, axis=1) / np.linalg.norm(v32, axis=1)
+    assert (cos > 0.99).all(), cos
+    # The fp32 front end is in half precision's identity; fp32's identity (CPU cache keys) is as before.
+    assert half.precision_identity() == {"dtype": "fp16", "front_end_dtype": "fp32"}
+    assert full.precision_identity() == {"dtype": "fp32"}
+    from grounding_eval_panns.backbone import build_cnn14
+
+    assert list(half.module().state_dict()) == list(build_cnn14().state_dict())  # the fp32 wrap renames nothing
+
+
+def test_an_fp16_overflow_past_the_front_end_is_one_line_naming_backbone_and_dtype(checkpoint, tmp_path):
+    """A CNN14 whose fc1 overflows fp16 (weights x 1e6: past 65504 once cast): one line naming the backbone, dtype=fp16 and the way
+    out, also through the cache (before: NaN vectors, and the cache's bare RuntimeError)."""
+    import soundfile as sf
+
+    from grounding_eval.cache import EmbeddingCache
+
+    bb = make_backbone("panns", {"checkpoint": checkpoint, "num_workers": 0, "window_seconds": 2, "dtype": "fp16"})
+    bb.module().fc1.weight.data.mul_(1e6)
+    with pytest.raises(GroundingEvalError) as exc:
+        bb.embed_waveforms(quiet_and_full_scale())
+    msg = str(exc.value)
+    assert "\n" not in msg and "'panns'" in msg and "dtype=fp16" in msg and "--backbone-args dtype=fp32" in msg, msg
+    wav = tmp_path / "quiet.wav"
+    sf.write(wav, quiet_and_full_scale()[0], 32000, subtype="FLOAT")
+    with pytest.raises(GroundingEvalError, match="dtype=fp16"):
+        EmbeddingCache(tmp_path / "cache").embed(bb.cache_key(), bb.identity(), ["k"], [str(wav)],
+                                                 lambda p, _: bb.embed(p), batch_size=1)

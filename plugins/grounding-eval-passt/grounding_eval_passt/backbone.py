@@ -108,6 +108,9 @@ class PasstBackbone(TorchAudioBackbone):
     name = "passt"
     sample_rate = SAMPLE_RATE
     Options = PasstOptions
+    # hear21passt's mel front end in fp32: its own autocast guard covers only the mel matmul and only on
+    # CUDA; the pre-emphasis conv and the power spectrum would run in fp16 (a loud window overflows).
+    FRONT_END = ("mel",)
 
     def __init__(self, **options: Any) -> None:
         opts = self.Options.check(self.name, options)

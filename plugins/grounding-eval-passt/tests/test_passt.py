@@ -114,3 +114,25 @@ def test_a_clips_vector_equals_its_vector_embedded_alone(checkpoint):
     assert bb.identity()["window"]["seconds"] == 2.0
     with pytest.raises(GroundingEvalError, match="window_seconds must be <= 10"):
         make_backbone("passt", {"checkpoint": checkpoint, "window_seconds": 12})
+
+
+def quiet_and_full_scale(rate: int = 32000) -> list[np.ndarray]:
+    """A 0.5 s whisper and 2 s of a full-scale ~8 kHz square wave (pre-emphasis doubles it: its power
+    spectrum passes fp16's 65504)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * rate) / rate
+    return [(0.01 * rng.standard_normal(rate // 2)).astype(np.float32),
+            np.sign(np.sin(2 * np.pi * 7999 * t)).astype(np.float32)]
+
+
+def test_fp16_runs_the_mel_front_end_in_fp32_and_gives_finite_vectors(checkpoint):
+    """Issue 17 item 1: hear21passt guards only its mel matmul, and only on CUDA; under autocast fp16 its
+    pre-emphasis and power spectrum ran in fp16 and a loud clip gave NaN. Now the whole front end is fp32."""
+    args = {"checkpoint": checkpoint, "num_workers": 0, "window_seconds": 2}
+    half = make_backbone("passt", {**args, "dtype": "fp16"})
+    v16 = half.embed_waveforms(quiet_and_full_scale())
+    v32 = make_backbone("passt", {**args, "dtype": "fp32"}).embed_waveforms(quiet_and_full_scale())
+    assert np.isfinite(v16).all()
+    cos = (v16 * v32).sum(1) / np.linalg.norm(v16, axis=1) / np.linalg.norm(v32, axis=1)
+    assert (cos > 0.99).all(), cos
+    assert half.precision_identity() == {"dtype": "fp16", "front_end_dtype": "fp32"}
