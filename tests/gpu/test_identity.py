@@ -13,7 +13,7 @@ from grounding_eval.check_backbone import make_backbone
 pytestmark = NEEDS_GPU
 
 
-@pytest.mark.parametrize("name", ["logmel", "aisfx"])
+@pytest.mark.parametrize("name", ["aisfx"])  # logmel computes in numpy whatever the device: one key is right
 def test_gpu_vectors_have_their_own_key_and_agree_with_the_cpu(name):
     cpu = make_backbone(name, {"device": "cpu", "num_workers": 0})
     gpu = make_backbone(name, {"device": "cuda", "num_workers": 0})
