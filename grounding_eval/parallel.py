@@ -7,7 +7,9 @@ then a no-op. Kept out of the modality rooms because the runner and every encode
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import os
 import sys
 from typing import Any, Iterator, Sequence
@@ -37,7 +39,17 @@ def accelerate_state() -> Any:
     from accelerate import PartialState
 
     # Without a GPU, accelerate only forms a (gloo) process group when told it is a CPU run.
-    return PartialState(cpu=not torch.cuda.is_available())
+    state = PartialState(cpu=not torch.cuda.is_available())
+    _end_at_exit()
+    return state
+
+
+@functools.cache
+def _end_at_exit() -> None:
+    """Once per process: tear the group down before the interpreter finalises. Left to finalisation, gloo's
+    worker threads can be destroyed while joinable and the process aborts ("terminate called without an
+    active exception", SIGABRT) after its work is done: seen in CI on a script that embedded and exited."""
+    atexit.register(end)
 
 
 def is_main_process() -> bool:
