@@ -106,3 +106,49 @@ def test_a_causal_lm_runs_through_the_task_flow(tiny_llama, tmp_path):
     header, *rows = [json.loads(line) for line in open(out["generations_file"])]
     assert header["generator"]["batch_size"] == 32 and header["generator"]["max_new_tokens"] == 4
     assert sorted((r["prompt_id"], r["sample"]) for r in rows) == [(p, s) for p in ("flute_A4", "flute_C5", "piano_A4", "piano_C5", "trumpet_A4", "trumpet_C5") for s in (0, 1)]
+
+
+class _EngineGenerator(TemplateGenerator):
+    """A plugin's generator (in place of, say, a vLLM engine): the template's programs, under its own name and
+    an identity holding the model and the sampling settings the task passed it."""
+
+    name = "engine"
+
+    def __init__(self, model, temperature, top_p, max_new_tokens, batch_size=16):
+        super().__init__()
+        self.model, self.settings = model, {"temperature": temperature, "top_p": top_p,
+                                            "max_new_tokens": max_new_tokens, "batch_size": batch_size}
+
+    def identity(self):
+        return {**super().identity(), "generator": self.name, "model": self.model, **self.settings}
+
+
+class _EnginePlugin:
+    from grounding_eval.hookspecs import hookimpl
+
+    @hookimpl
+    def register_generators(self, register):
+        register("engine", _EngineGenerator, description="test: a plugin's generator")
+
+
+def test_a_plugin_generator_is_chosen_by_its_prefix_in_model(tmp_path):
+    """`--model engine:org/model` on a generative task builds the generator a plugin registered as `engine`
+    (with `org/model` and the task's generator.args); without the prefix the hf generator is used."""
+    from grounding_eval import plugins
+    from grounding_eval.generative import command
+
+    plugin = _EnginePlugin()
+    plugins.register_plugin(plugin)
+    try:
+        (tmp_path / "t.yaml").write_text("task: tiny_gen_engine\ninclude: notes_generative.yaml\n"
+                                         "dataset: {name: notes, args: {instruments: [Piano, Flute, Trumpet], notes: [A4], include_recordings: false}}\n"
+                                         "prompts: {notes: [A4]}\n")
+        out = command.evaluate("engine:org/model", "tiny_gen_engine", include_paths=[str(tmp_path)],
+                               generation_only=str(tmp_path / "g.jsonl"), batch_size=4,
+                               cache_dir=str(tmp_path / "cache" / "embeddings"), show_progress=False)
+    finally:
+        plugins.unregister_plugin(plugin)
+    header, *rows = [json.loads(line) for line in open(out["generations_file"])]
+    assert header["generator"]["generator"] == "engine" and header["generator"]["model"] == "org/model"
+    assert header["generator"]["temperature"] == 0.7 and header["generator"]["batch_size"] == 4
+    assert len(rows) == 6 and all("f = 440.0" in r["text"] for r in rows)  # the template's A4, through the plugin

@@ -287,20 +287,31 @@ def resolve_options(cfg: GenerativeTaskConfig, seed: int | None, n_samples: int 
 
 
 def make_generator(run: Run, model: str, load_generations: str | None):
-    """Replay of a JSONL file, the template baseline (`--model template`), or the registered `hf` generator."""
+    """Replay of a JSONL file, the template baseline (`--model template`), a plugin's generator
+    (`--model NAME:MODEL`, NAME registered through `register_generators`), or the built-in `hf` generator."""
     if load_generations:
         return ReplayGenerator(load_generations)
     if model == "template":
         return TemplateGenerator(sample_rate=run.cfg.sample_rate, duration=run.cfg.prompts.duration)
+    name, model = generator_of(run, model)
     args = dict(run.cfg.generator.args)
     if run.device is not None:
         args.setdefault("device", run.device)
     if run.batch_size is not None:
         args["batch_size"] = run.batch_size
-    entry = run.regs.generators.get("hf")
-    check_args(entry.obj, {"model": model, **args}, f"task {run.name}: generator.args", "generator hf")  # model: --model
-    with run.rep.console.status(f"loading causal LM {model}"):
+    entry = run.regs.generators.get(name)
+    check_args(entry.obj, {"model": model, **args}, f"task {run.name}: generator.args", f"generator {name}")  # model: --model
+    with run.rep.console.status(f"loading generator {name}: {model}"):
         return entry.obj(model=model, **args)
+
+
+def generator_of(run: Run, model: str) -> tuple[str, str]:
+    """`vllm:meta-llama/X` -> ("vllm", "meta-llama/X") when a plugin registered `vllm`; anything else is a
+    model for `hf` (a prefix in --model, like `random-init:`, keeps the task file and its hash unchanged)."""
+    prefix, sep, rest = model.partition(":")
+    if sep and rest and prefix in run.regs.generators.names() and prefix not in ("replay", "template"):
+        return prefix, rest
+    return "hf", model
 
 
 def execute(run: Run, model: str, generator, prompts: list[Prompt], texts: list[list[str]], gcache: GenerationCache):
