@@ -126,7 +126,7 @@ def build_instances(name: str, cfg: TaskConfig, regs: Registries) -> Instances:
 # -- concept vectors (the text side) --------------------------------------------------------------
 
 def split_model_kind(model: str, kinds: Sequence[str]) -> tuple[str, str]:
-    """`KIND:NAME` picks a registered text encoder kind; anything else is a Hugging Face model."""
+    """`KIND:NAME` picks a registered kind (a text encoder, a generator); anything else is a Hugging Face model."""
     if ":" in model:
         kind, rest = model.split(":", 1)
         if kind in kinds:

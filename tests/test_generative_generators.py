@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.hookspecs import hookimpl
 from grounding_eval.generative.base import Prompt
 from grounding_eval.generative.executor import GuardedPythonExecutor, Limits
 from grounding_eval.generative.generators import (GenerationCache, HFCausalLMGenerator, ReplayGenerator,
@@ -124,16 +125,14 @@ class _EngineGenerator(TemplateGenerator):
 
 
 class _EnginePlugin:
-    from grounding_eval.hookspecs import hookimpl
-
     @hookimpl
     def register_generators(self, register):
         register("engine", _EngineGenerator, description="test: a plugin's generator")
 
 
 def test_a_plugin_generator_is_chosen_by_its_prefix_in_model(tmp_path):
-    """`--model engine:org/model` on a generative task builds the generator a plugin registered as `engine`
-    (with `org/model` and the task's generator.args); without the prefix the hf generator is used."""
+    """`--model engine:org/model` on a generative task builds the generator a plugin registered as `engine`,
+    with `org/model`, the task's generator.args and --batch-size (before, every model went to hf)."""
     from grounding_eval import plugins
     from grounding_eval.generative import command
 

@@ -293,7 +293,10 @@ def make_generator(run: Run, model: str, load_generations: str | None):
         return ReplayGenerator(load_generations)
     if model == "template":
         return TemplateGenerator(sample_rate=run.cfg.sample_rate, duration=run.cfg.prompts.duration)
-    name, model = generator_of(run, model)
+    # `NAME:MODEL` picks a plugin's generator (a prefix in --model leaves the task file and its hash alone);
+    # replay and template are chosen by --load-generations and --model template, never by a prefix
+    plugged = [n for n in run.regs.generators.names() if n not in ("replay", "template")]
+    name, model = steps.split_model_kind(model, plugged)
     args = dict(run.cfg.generator.args)
     if run.device is not None:
         args.setdefault("device", run.device)
@@ -303,15 +306,6 @@ def make_generator(run: Run, model: str, load_generations: str | None):
     check_args(entry.obj, {"model": model, **args}, f"task {run.name}: generator.args", f"generator {name}")  # model: --model
     with run.rep.console.status(f"loading generator {name}: {model}"):
         return entry.obj(model=model, **args)
-
-
-def generator_of(run: Run, model: str) -> tuple[str, str]:
-    """`vllm:meta-llama/X` -> ("vllm", "meta-llama/X") when a plugin registered `vllm`; anything else is a
-    model for `hf` (a prefix in --model, like `random-init:`, keeps the task file and its hash unchanged)."""
-    prefix, sep, rest = model.partition(":")
-    if sep and rest and prefix in run.regs.generators.names() and prefix not in ("replay", "template"):
-        return prefix, rest
-    return "hf", model
 
 
 def execute(run: Run, model: str, generator, prompts: list[Prompt], texts: list[list[str]], gcache: GenerationCache):
