@@ -26,8 +26,8 @@ def load() -> str:
 def bench_generation(model: str, n_prompts: int, max_new_tokens: int) -> None:
     import torch
 
-    from grounding_eval.generative.base import Prompt
-    from grounding_eval.generative.generators import HFCausalLMGenerator
+    from grounding_eval.kinds.generative.base import Prompt
+    from grounding_eval.kinds.generative.generators import HFCausalLMGenerator
 
     prompts = [Prompt(f"p{i}", "piano", f"Write a Python program that plays note number {i} on a piano.", {}) for i in range(n_prompts)]
     # Greedy on both sides: the same tokens come out, so the times compare the same work.
@@ -72,7 +72,7 @@ def generate():
 
 
 def bench_execution(n: int) -> None:
-    from grounding_eval.generative.executor import GuardedPythonExecutor
+    from grounding_eval.kinds.generative.executor import GuardedPythonExecutor
 
     programs = [PROGRAM.format(seconds=s) for s in np.linspace(0.5, 4.0, n).round(2)]
     for sandbox in ("auto", "none"):
@@ -92,7 +92,7 @@ def bench_execution(n: int) -> None:
 
 
 def bench_scoring() -> None:
-    from grounding_eval.generative.distances import fad_inf, per_class_kad
+    from grounding_eval.kinds.generative.distances import fad_inf, per_class_kad
 
     rng = np.random.default_rng(0)
     gen, ref = rng.standard_normal((100, 512)), rng.standard_normal((66, 512))

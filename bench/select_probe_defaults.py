@@ -41,8 +41,14 @@ def offline_embeddings(task: str, model: str) -> tuple[np.ndarray, np.ndarray, n
 
     from grounding_eval import paths, plugins
     from grounding_eval.cache import EmbeddingCache
-    from grounding_eval.runner import _per_concept, _perception_embeddings, _Reporter, _text_embeddings, concept_span, \
-        select_instances
+    from grounding_eval.kinds.probe.runner import (
+        _per_concept,
+        _perception_embeddings,
+        _Reporter,
+        _text_embeddings,
+        concept_span,
+        select_instances,
+    )
     from grounding_eval.tasks.manager import TaskManager
 
     cfg = TaskManager([]).get(task)
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from grounding_eval import metrics
-    from grounding_eval.protocol import Metric, class_split, score
+    from grounding_eval.kinds.probe.protocol import Metric, class_split, score
     from grounding_eval.tasks.manager import TaskManager
 
     torch.set_num_threads(args.threads)

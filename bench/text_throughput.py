@@ -130,8 +130,8 @@ def encoder_part(args) -> None:
     from rich.table import Table
 
     from grounding_eval.cache import EmbeddingCache
+    from grounding_eval.embedding import text_vectors
     from grounding_eval.progress import Reporter
-    from grounding_eval.steps import text_vectors
     from grounding_eval.text.hf import make_hf_encoder
 
     torch.manual_seed(0)

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from grounding_eval import metrics
     from grounding_eval.cache import EmbeddingCache
-    from grounding_eval.protocol import Metric, run_protocol
+    from grounding_eval.kinds.probe.protocol import Metric, run_protocol
     from grounding_eval.tasks.manager import TaskManager
 
     cfg = TaskManager([]).get("fsd50k_audio_probe")

@@ -8,8 +8,8 @@ __all__ = ["__version__", "evaluate"]
 
 
 def evaluate(*args, **kwargs):
-    """Run tasks and return the results as data; see `grounding_eval.runner.evaluate`."""
+    """Run tasks and return the results as data; see `grounding_eval.kinds.probe.runner.evaluate`."""
     # The runner imports torch (seconds): `import grounding_eval` (plugins, the CLI's light commands) must not.
-    from grounding_eval.runner import evaluate as run
+    from grounding_eval.kinds.probe.runner import evaluate as run
 
     return run(*args, **kwargs)

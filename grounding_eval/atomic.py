@@ -2,10 +2,15 @@
 
 A crash or a kill therefore leaves either the old file or the new one, never half of one; a rerun finds
 only finished files.
+
+The files grounding-eval reads as identities (a GGUF, a word-vector file, a backbone checkpoint) are hashed
+here too, by `file_sha256`: one reading, so the same bytes give the same hex digest in every cache key and
+model identity.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -40,3 +45,12 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any, **dump_args: Any)
     """JSON with a trailing newline; `dump_args` go to json.dumps (default indent=2)."""
     dump_args.setdefault("indent", 2)
     return atomic_write_text(path, json.dumps(data, **dump_args) + "\n")
+
+
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file's bytes, read `chunk` bytes at a time (the digest does not depend on `chunk`)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

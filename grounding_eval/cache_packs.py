@@ -24,8 +24,8 @@ import numpy as np
 from grounding_eval import __version__, paths, plugins
 from grounding_eval.atomic import atomic_write
 from grounding_eval.cache import EmbeddingCache
+from grounding_eval.embedding import perception_encoder, select_instances, with_backbone
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.steps import perception_encoder, select_instances, with_backbone
 from grounding_eval.tasks.manager import TaskManager
 
 PACK_FORMAT = "grounding-eval-embedding-pack"

@@ -59,7 +59,7 @@ def register_metrics(register):
 def register_generators(register):
     """Add generators for generative tasks: `register(name, factory, description=...)`.
 
-    `factory(model: str, **options) -> Generator` (grounding_eval.generative.base): it turns prompts into
+    `factory(model: str, **options) -> Generator` (grounding_eval.kinds.generative.base): it turns prompts into
     `n_samples` texts each (an LM, a replay of saved generations, a template baseline, a vLLM engine).
     """
 
@@ -68,7 +68,7 @@ def register_generators(register):
 def register_executors(register):
     """Add executors that turn a generated text into an instance: `register(name, factory, description=...)`.
 
-    `factory(**options) -> Executor` (grounding_eval.generative.base); e.g. the guarded Python runner.
+    `factory(**options) -> Executor` (grounding_eval.kinds.generative.base); e.g. the guarded Python runner.
     """
 
 
@@ -76,6 +76,12 @@ def register_executors(register):
 def register_scorers(register):
     """Add scorers of generated instances: `register(name, factory, description=..., level="set"|"instance")`.
 
-    `factory(**options) -> Scorer` (grounding_eval.generative.base): compares generated instances with the
+    `factory(**options) -> Scorer` (grounding_eval.kinds.generative.base): compares generated instances with the
     references of their concept and/or with the prompts (FAD, KAD, a text-instance match, signal checks).
     """
+
+
+@hookspec
+def register_kinds(register):
+    """Add task kinds: `register(TaskKind(...))` (grounding_eval.kinds): a kind's config, run, results,
+    compare and leaderboard parts by import path, as the built-in rows name theirs (docs/plugins.md)."""

@@ -37,6 +37,29 @@ def mrr_chance(n_concepts: int) -> dict[str, float]:
     return {"mrr": float(np.mean(1.0 / np.arange(1, n_concepts + 1)))}
 
 
+# Scores read off one clip's rank (the generative kind stores each clip's rank, and its files, compare and
+# the leaderboard recompute these from it): "mrr" and "accuracy@K", with their chance levels.
+
+def rank_score(name: str, rank: int) -> float | None:
+    """The score `name` of one item whose true concept came at `rank` (1-based); None for another name."""
+    if name == "mrr":
+        return 1.0 / rank
+    if name.startswith("accuracy@") and name[len("accuracy@"):].isdigit():
+        return float(rank <= int(name[len("accuracy@"):]))
+    return None
+
+
+def rank_score_chance(names: list[str], n_concepts: int) -> dict[str, float]:
+    """Chance of each rank score among `names` (others are left out) over `n_concepts` concepts."""
+    want: dict[str, float] = {}
+    for name in names:
+        if name == "mrr":
+            want.update(mrr_chance(n_concepts))
+        elif rank_score(name, 1) is not None:
+            want.update(accuracy_at_k_chance(n_concepts, [int(name[len("accuracy@"):])]))
+    return want
+
+
 # Per-instance forms: the value each test instance contributes to the mean. With them the protocol can
 # average over classes as well as over instances, keep per-class scores and bootstrap over clips.
 

@@ -38,6 +38,7 @@ class Registries:
     generators: Registry
     executors: Registry
     scorers: Registry
+    kinds: list[Any]  # kinds.TaskKind rows a plugin adds beside the built-in kinds
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -153,6 +154,7 @@ def registries() -> Registries:
         generators=Registry("generator", "list them with 'grounding-eval plugins'"),
         executors=Registry("executor", "list them with 'grounding-eval plugins'"),
         scorers=Registry("scorer", "list them with 'grounding-eval plugins'"),
+        kinds=[],
     )
 
     def collect(hook_name: str, adder):
@@ -175,6 +177,7 @@ def registries() -> Registries:
     collect("register_generators", lambda plugin, n, f, **k: regs.generators.add(n, f, plugin=plugin, **k))
     collect("register_executors", lambda plugin, n, f, **k: regs.executors.add(n, f, plugin=plugin, **k))
     collect("register_scorers", lambda plugin, n, f, **k: regs.scorers.add(n, f, plugin=plugin, **k))
+    collect("register_kinds", lambda plugin, kind: regs.kinds.append(kind))
     _registries = regs
     return regs
 

@@ -235,3 +235,16 @@ def validated(model: type[M], data: dict[str, Any], message: Callable[[Problem],
         errors = exc.errors()
     first = min(errors, key=lambda e: e["type"] != "extra_forbidden")
     raise GroundingEvalError(message(problem(model, first, data)).replace("\n", " ")) from None
+
+
+def first_difference(a: Any, b: Any, where: str = "") -> str | None:
+    """The dotted path of the first place two JSON values differ, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                return f"{where}{k}"
+            d = first_difference(a[k], b[k], f"{where}{k}.")
+            if d:
+                return d
+        return None
+    return None if a == b else (where.rstrip(".") or "(value)")

@@ -59,10 +59,10 @@ QUICK_TASKS = {
 @pytest.fixture(scope="session")
 def quick_tasks(tmp_path_factory):
     """A folder of small real tasks (distro_sounds subsets, short probe training) for --include-path."""
-    import yaml
-
     import shutil
     from pathlib import Path
+
+    import yaml
 
     out = tmp_path_factory.mktemp("quick-tasks")
     shutil.copy(Path(__file__).parent.parent / "tasks" / "_audio_probe_base.yaml", out)
@@ -78,7 +78,7 @@ def quick_tasks(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_sweep_results(tiny_bert, quick_tasks, tmp_path_factory):
     """A real layer-sweep results file (tiny BERT, layer=all: embeddings + 2 layers) on the 5-concept quick task."""
-    from grounding_eval.runner import evaluate
+    from grounding_eval.kinds.probe.runner import evaluate
 
     out = tmp_path_factory.mktemp("sweep") / "sweep.json"
     with pytest.MonkeyPatch.context() as mp:

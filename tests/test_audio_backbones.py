@@ -4,18 +4,17 @@ HEAR prefix, CLAP's text tower and zero-shot reference, the shared pipeline, che
 from __future__ import annotations
 
 import glob
-import json
 
 import numpy as np
 import pytest
+from tiny_audio_models import save_tiny
 
-from grounding_eval import cli, plugins
+from grounding_eval import cli
 from grounding_eval.audio.pipeline import Decoder, decoded_batches, default_num_workers
 from grounding_eval.audio.windows import Windows, windowed_vectors
 from grounding_eval.check_backbone import make_backbone, run_checks
 from grounding_eval.devices import resolve_dtype
 from grounding_eval.errors import GroundingEvalError
-from tiny_audio_models import save_tiny
 
 FREEDESKTOP = sorted(glob.glob("/usr/share/sounds/freedesktop/stereo/*.oga"))
 MINETEST = sorted(glob.glob("/usr/share/games/minetest/**/sounds/*.ogg", recursive=True))
@@ -68,7 +67,7 @@ def test_unknown_options_and_missing_model_are_one_line(tiny, tmp_path):
 
 
 def test_clap_text_encoder_and_zero_shot_reference_end_to_end(tiny, tmp_path, quick_tasks):
-    from grounding_eval.runner import evaluate
+    from grounding_eval.kinds.probe.runner import evaluate
 
     res = evaluate(f"clap:{tiny['clap']}", "quick_freedesktop", audio_backbone="clap",
                    backbone_args={"model": tiny["clap"], "num_workers": 0}, include_paths=[quick_tasks],
@@ -94,8 +93,8 @@ def test_clap_text_encoder_refuses_a_model_that_is_not_clap(tiny):
 
 
 def test_zero_shot_reference_is_cosine_retrieval():
+    from grounding_eval.kinds.probe.reference import zero_shot
     from grounding_eval.metrics import accuracy_at_k
-    from grounding_eval.reference import zero_shot
 
     text = np.eye(4, dtype=np.float32)
     text[3] = [0.6, 0.0, 0.0, 0.8]
@@ -229,7 +228,7 @@ def test_hear_prefix_with_a_missing_module_is_one_line():
 
 
 def test_cache_ls_and_rm(tmp_path, capsys, quick_tasks):
-    from grounding_eval.runner import evaluate
+    from grounding_eval.kinds.probe.runner import evaluate
 
     cache = str(tmp_path / "c")
     evaluate("sentence-transformers/all-MiniLM-L6-v2", "quick_freedesktop", include_paths=[quick_tasks],

@@ -59,8 +59,8 @@ def test_label_pooled_text_is_keyed_by_the_concept_span(tiny_bert, tmp_path):
     """The same prompt with another concept span ("a dog" vs "dog" in "sound of a dog") pools other tokens:
     the second must be computed, not read back from the first's cache entry."""
     from grounding_eval.cache import EmbeddingCache
+    from grounding_eval.embedding import text_vectors
     from grounding_eval.progress import Reporter
-    from grounding_eval.steps import text_vectors
     from grounding_eval.text.hf import make_hf_encoder
 
     enc = make_hf_encoder(tiny_bert, pooling="label")

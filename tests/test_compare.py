@@ -15,7 +15,7 @@ import pytest
 
 from grounding_eval.cli import main
 from grounding_eval.compare import threshold
-from grounding_eval.protocol import mean_stderr
+from grounding_eval.kinds.probe.protocol import mean_stderr
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "leaderboard" / "golden" / "distro_sounds_audio_probe.json"

@@ -116,7 +116,7 @@ import numpy as np
 from rich.console import Console
 from grounding_eval.cache import EmbeddingCache
 from grounding_eval.progress import Reporter
-from grounding_eval.steps import text_vectors
+from grounding_eval.embedding import text_vectors
 from grounding_eval.text.hf import make_hf_encoder
 model, cache_root, out, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 enc = make_hf_encoder(model, batch_size=8)
@@ -163,8 +163,8 @@ def test_ranks_with_different_caches_agree_on_the_missing_text(tmp_path, tiny_be
     from rich.console import Console
 
     from grounding_eval.cache import EmbeddingCache
+    from grounding_eval.embedding import text_vectors
     from grounding_eval.progress import Reporter
-    from grounding_eval.steps import text_vectors
     from grounding_eval.text.hf import SHARD_MIN, make_hf_encoder
 
     n = SHARD_MIN + 40  # two cache batches

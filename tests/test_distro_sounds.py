@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from grounding_eval.atomic import file_sha256
 from grounding_eval.data import distro_sounds as ds
-from grounding_eval.data.base import sha256_file
 from grounding_eval.data.rcc import RccError, iter_rcc_files
 from grounding_eval.errors import GroundingEvalError
 
@@ -182,7 +182,7 @@ def test_build_counts_and_files(tmp_path: Path) -> None:
     for inst in data.instances:
         assert inst.concept in names
         assert os.path.isabs(inst.source) and Path(inst.source).is_file()
-        assert sha256_file(inst.source) == inst.content_hash
+        assert file_sha256(inst.source) == inst.content_hash
         head = Path(inst.source).read_bytes()[:4]
         assert head in (b"OggS", b"RIFF", b"fLaC"), inst.id
     assert len({i.content_hash for i in data.instances}) == len(data.instances)
@@ -299,4 +299,4 @@ def test_tampered_build_is_rebuilt(tmp_path: Path) -> None:
     victim.write_bytes(b"not audio")
     again = ds.build_distro_sounds(str(out))
     assert again.fingerprint() == data.fingerprint()
-    assert sha256_file(str(victim)) == data.instances[0].content_hash
+    assert file_sha256(str(victim)) == data.instances[0].content_hash

@@ -12,12 +12,12 @@ import pytest
 import torch
 import transformers
 from packaging.version import Version
+from tiny_audio_models import save_tiny
 
 from grounding_eval import devices
 from grounding_eval.check_backbone import make_backbone
-from grounding_eval.generative.generators import HFCausalLMGenerator
+from grounding_eval.kinds.generative.generators import HFCausalLMGenerator
 from grounding_eval.text.hf import HFTextEncoder
-from tiny_audio_models import save_tiny
 
 # compute capability -> what auto means there: bf16 only where the GPU has it in hardware (Ampere, 8.0+)
 GPUS = {"V100": ((7, 0), "fp32"), "T4": ((7, 5), "fp32"), "A100": ((8, 0), "bf16"), "H100": ((9, 0), "bf16")}

@@ -155,7 +155,7 @@ def test_malformed_grid_files_are_one_line(tmp_path, capsys, body, message):
 
 
 def test_paper_grid_holds_the_published_numbers(capsys):
-    from grounding_eval.grid import load_grid
+    from grounding_eval.kinds.probe.grid import load_grid
 
     g = load_grid("paper")
     assert len(g.models) == 10 and list(g.backbones) == ["PaSST", "AudioMAE-FT", "AudioMAE", "PANN"]
@@ -190,7 +190,8 @@ def test_random_init_control_is_the_same_architecture_untrained():
 def test_results_from_before_the_new_options_stay_comparable():
     """statistics / procrustes / chunk_size cannot move the probe's scores; negatives defaults to the old way."""
     from grounding_eval.compare import setup_differences
-    from grounding_eval.tasks.config import TaskConfig, DatasetConfig
+    from grounding_eval.kinds.probe.config import TaskConfig
+    from grounding_eval.tasks.config import DatasetConfig
 
     new_cfg = TaskConfig(task="t", version=1, dataset=DatasetConfig(name="d")).to_dict()
     old_cfg = {k: v for k, v in new_cfg.items() if k not in ("statistics", "procrustes")}

@@ -11,7 +11,7 @@ import pytest
 
 from grounding_eval.audio.io import load_audio
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.generative import command
+from grounding_eval.kinds.generative import command
 
 TASK = """task: tiny_notes_clap
 include: notes_generative.yaml

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grounding_eval import plugins, steps
-from grounding_eval.generative.distances import fad_inf, kad, median_bandwidth, per_class_kad
-from grounding_eval.generative.evaluate_modules import MODULES, module_path
+from grounding_eval import embedding, plugins
+from grounding_eval.kinds.generative.distances import fad_inf, kad, median_bandwidth, per_class_kad
+from grounding_eval.kinds.generative.evaluate_modules import MODULES, module_path
 from grounding_eval.tasks.manager import TaskManager
 
 evaluate = pytest.importorskip("evaluate")  # the test extra installs it; the harness itself never needs it
@@ -26,8 +26,8 @@ def real(tmp_path_factory):
     (root / "t.yaml").write_text(TASK)
     cfg = TaskManager([str(root)]).get("notes_for_evaluate")
     regs = plugins.registries()
-    inst = steps.build_instances("notes_for_evaluate", cfg, regs)
-    enc = steps.perception_encoder("notes_for_evaluate", cfg, regs, "cpu")
+    inst = embedding.build_instances("notes_for_evaluate", cfg, regs)
+    enc = embedding.perception_encoder("notes_for_evaluate", cfg, regs, "cpu")
     vecs = np.asarray(enc.embed(inst.instances), np.float64)
     names = [c.name for c in inst.dataset.concepts]
     return vecs, np.array([names.index(i.concept) for i in inst.instances])

@@ -12,8 +12,14 @@ import os
 import numpy as np
 import pytest
 
-from grounding_eval.generative.executor import GuardedPythonExecutor, Limits, check_program, extract_code, sandbox_tool
-from grounding_eval.generative.outcomes import FAILURE_KINDS, count_outcomes
+from grounding_eval.kinds.generative.executor import (
+    GuardedPythonExecutor,
+    Limits,
+    check_program,
+    extract_code,
+    sandbox_tool,
+)
+from grounding_eval.kinds.generative.outcomes import FAILURE_KINDS, count_outcomes
 
 FAST = Limits(wall_seconds=8, cpu_seconds=2, memory_mb=768, output_kb=16, max_seconds_audio=5)
 RECORDING = "/usr/share/sounds/freedesktop/stereo/bell.oga"  # a reference recording the harness reads

@@ -10,10 +10,15 @@ import pytest
 
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.hookspecs import hookimpl
-from grounding_eval.generative.base import Prompt
-from grounding_eval.generative.executor import GuardedPythonExecutor, Limits
-from grounding_eval.generative.generators import (GenerationCache, HFCausalLMGenerator, ReplayGenerator,
-                                                  TemplateGenerator, write_generations)
+from grounding_eval.kinds.generative.base import Prompt
+from grounding_eval.kinds.generative.executor import GuardedPythonExecutor, Limits
+from grounding_eval.kinds.generative.generators import (
+    GenerationCache,
+    HFCausalLMGenerator,
+    ReplayGenerator,
+    TemplateGenerator,
+    write_generations,
+)
 
 PROMPTS = [Prompt("a4_piano", "piano", "Write a program that plays the note A4 (440 Hz) on a piano for 1 second.",
                   {"frequency": 440.0, "duration": 1.0}),
@@ -97,7 +102,7 @@ def test_a_causal_lm_runs_through_the_task_flow(tiny_llama, tmp_path):
     """`--model FOLDER` on a generative task builds the registered hf generator from the task's generator.args
     (its arguments checked against the builder's signature, `model` coming from --model) and writes the
     generations; the whole tier's prompts go to the model in one batch of 32 sequences (the default)."""
-    from grounding_eval.generative import command
+    from grounding_eval.kinds.generative import command
 
     (tmp_path / "t.yaml").write_text("task: tiny_gen_lm\ninclude: notes_generative.yaml\n"
                                      "dataset: {name: notes, args: {instruments: [Piano, Flute, Trumpet], notes: [A4], include_recordings: false}}\n"
@@ -134,7 +139,7 @@ def test_a_plugin_generator_is_chosen_by_its_prefix_in_model(tmp_path):
     """`--model engine:org/model` on a generative task builds the generator a plugin registered as `engine`,
     with `org/model`, the task's generator.args and --batch-size (before, every model went to hf)."""
     from grounding_eval import plugins
-    from grounding_eval.generative import command
+    from grounding_eval.kinds.generative import command
 
     plugin = _EnginePlugin()
     plugins.register_plugin(plugin)

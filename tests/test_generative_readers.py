@@ -17,11 +17,11 @@ import pytest
 
 from grounding_eval import cli
 from grounding_eval.cli import main
-from grounding_eval.errors import GroundingEvalError
-from grounding_eval.generative.outcomes import count_outcomes
+from grounding_eval.kinds.generative.outcomes import count_outcomes
+from grounding_eval.kinds.generative.results import GenerativeResults
 from grounding_eval.leaderboard.build import build
 from grounding_eval.leaderboard.submit import split_by_task, submit
-from grounding_eval.results import GenerativeResults, load, parse_any
+from grounding_eval.results import load, parse_any
 
 FILE = Path(__file__).resolve().parent / "data" / "notes_generative_template.json"
 TASK = "notes_generative"
@@ -160,7 +160,7 @@ def test_leaderboard_files_builds_and_refuses_tampered_generative_entries(real, 
     code, _, err = run_cli(["leaderboard", "submit", write(tmp_path, degraded(real), "w.json"), "--root", str(root)], capsys)
     assert code == 2 and "refused, the stored entry is as recent" in err
     page, readme, board = build(root)
-    assert list(board.generative) == [TASK] and not board.tasks
+    assert {kind: list(tasks) for kind, tasks in board.sections.items()} == {"generative": [TASK]}
     md = readme.read_text()
     assert "## notes\\_generative (generative)" in md
     row = next(line for line in md.splitlines() if line.startswith("| template |"))
@@ -178,7 +178,7 @@ def test_a_probe_and_a_generative_entry_share_one_page(real, tmp_path):
     submit(str(golden), root)
     submit(write(tmp_path, real, "template.json"), root)
     page, readme, board = build(root)
-    assert list(board.tasks) == ["distro_sounds_audio_probe"] and list(board.generative) == [TASK]
+    assert {kind: list(tasks) for kind, tasks in board.sections.items()} == {"probe": ["distro_sounds_audio_probe"], "generative": [TASK]}
     html = page.read_text()
     assert html.count('<section class="task') == 2 and html.count("<tbody>") == 2
     res = load(str(golden))

@@ -8,7 +8,7 @@ import pytest
 
 from grounding_eval.audio.pitch import cents, estimate_pitch, note_errors
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.generative.distances import fad_inf, frechet_distance, kad, median_bandwidth, per_class_kad
+from grounding_eval.kinds.generative.distances import fad_inf, frechet_distance, kad, median_bandwidth, per_class_kad
 
 
 def test_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift():
@@ -66,7 +66,7 @@ def test_pitch_of_real_tones_and_of_silence():
 
 
 def test_generative_task_files_load_and_refuse_bad_fields(tmp_path):
-    from grounding_eval.generative.config import GenerativeTaskConfig
+    from grounding_eval.kinds.generative.config import GenerativeTaskConfig
     from grounding_eval.tasks.manager import TaskManager
 
     tm = TaskManager()
@@ -85,7 +85,7 @@ def test_generative_task_files_load_and_refuse_bad_fields(tmp_path):
 
 
 def test_unsafe_tasks_refuse_without_allow_code_execution_and_run_nothing(monkeypatch):
-    from grounding_eval.generative import executor, runner
+    from grounding_eval.kinds.generative import executor, runner
     from grounding_eval.tasks.manager import TaskManager
 
     ran = []
@@ -122,7 +122,7 @@ def test_a_small_notes_run_counts_every_failure_and_scores_failures_as_silence(t
             {"prompt_id": "trumpet_A4", "sample": 0, "text": "```python\nimport os\nos.system('true')\n```"}]
     gens = tmp_path / "gens.jsonl"
     gens.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    from grounding_eval.generative import command
+    from grounding_eval.kinds.generative import command
 
     out = command.evaluate("replay", "tiny_notes_gen", include_paths=[str(tmp_path)], allow_code_execution=True,
                            load_generations=str(gens), output_path=str(tmp_path / "results"), plots=True,

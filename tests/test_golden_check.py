@@ -1,4 +1,4 @@
-"""The golden check (grounding_eval/golden.py) on perturbed copies of the committed golden result: one
+"""The golden check (grounding_eval/kinds/probe/golden.py) on perturbed copies of the committed golden result: one
 near-tie flip of one clip (or one one-clip class) in one run passes; anything more, in the probe or in any
 control or baseline, fails; a different task or dataset is refused. The copies are perturbed consistently
 (a flipped clip moves its class's score, the run's scores, the pooled per-class score, the summary and
@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rich.console import Console
 
-from grounding_eval.golden import compare_golden, flip_size, main, run_tolerance, setup_differences
-from grounding_eval.protocol import CLASS_MEAN, mean_stderr
+from grounding_eval.kinds.probe.golden import compare_golden, flip_size, main, run_tolerance, setup_differences
+from grounding_eval.kinds.probe.protocol import CLASS_MEAN, mean_stderr
 from grounding_eval.stats import paired_tests
 
 GOLDEN = Path(__file__).parent.parent / "leaderboard" / "golden" / "distro_sounds_audio_probe.json"

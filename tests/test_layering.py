@@ -1,6 +1,7 @@
-"""The shape of the package, enforced: imports form no cycle, no function is longer than a screen, and no
-module imports another module's private (`_name`) names. A change that breaks one of these makes the code
-harder to read top-down; these tests say where."""
+"""The shape of the package, enforced: imports form no cycle, no function is longer than a screen, no
+module imports another module's private (`_name`) names, and the task kinds are layered: the shared core
+never imports a kind's package and no kind imports another's. A change that breaks one of these makes the
+code harder to read top-down (or a kind no longer one package and one registration); these tests say where."""
 
 from __future__ import annotations
 
@@ -139,7 +140,8 @@ def test_the_private_check_sees_a_private_import(tmp_path):
 # for the heavy library behind it (a reason each):
 FUNCTION_IMPORTS_KEPT = {
     # `import grounding_eval` (every plugin, every light command) must not load torch, which the runner does.
-    "grounding_eval/__init__.py": {"grounding_eval.runner"},
+    # It is also the one import of a kind's package by the shared core (KIND_IMPORTS_KEPT below).
+    "grounding_eval/__init__.py": {"grounding_eval.kinds.probe.runner"},
 }
 
 
@@ -169,3 +171,89 @@ def test_the_function_import_check_sees_one(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("import os\n\ndef f():\n    import json\n    from grounding_eval.stats import x\n    from . import y\n")
     assert _function_imports(f) == [("grounding_eval.stats", 5), (".", 6)]
+
+
+# -- kinds: the core never imports a kind's package, and no kind imports another's ---------------------
+
+# The shared core's imports of a kind's package that stay (a reason each):
+KIND_IMPORTS_KEPT = {
+    # `grounding_eval.evaluate(...)` is the package's convenience entry point (lm-eval's `simple_evaluate`),
+    # and it is the probe's run, the first kind's; the import is inside the function (FUNCTION_IMPORTS_KEPT),
+    # so `import grounding_eval` loads no kind. Nothing else in the core may do this: ask the kinds table.
+    "grounding_eval/__init__.py": {"grounding_eval.kinds.probe.runner"},
+}
+
+
+def _kind_of(module: str) -> str | None:
+    """The kind whose package holds `module` (`grounding_eval.kinds.<kind>[.x...]`); None for the shared core,
+    which includes the kinds table `grounding_eval.kinds` itself."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["grounding_eval", "kinds"] else None
+
+
+def _shown(path: Path) -> str:
+    return path.relative_to(ROOT.parent).as_posix() if path.is_relative_to(ROOT.parent) else str(path)
+
+
+def _kind_crossings(mods: dict[str, Path]) -> tuple[list[str], list[str]]:
+    """(core imports of a kind's package, imports of one kind's package by another's), as `file:line: ...`,
+    for the modules `mods` (name -> file); KIND_IMPORTS_KEPT is left out of the first list."""
+    known = set(_modules()) | set(mods)
+    core, cross = [], []
+    for name, path in mods.items():
+        here, shown = _kind_of(name), _shown(path)
+        seen: set[tuple[int, str]] = set()  # `from ..kind import m` lists m and its package: one line, one finding
+        for mod, _names, line in _imports(name, path, known):
+            there = _kind_of(mod)
+            if there is None or there == here or (line, there) in seen:
+                continue
+            seen.add((line, there))
+            if here is None and mod not in KIND_IMPORTS_KEPT.get(shown, set()):
+                core.append(f"{shown}:{line}: imports {mod}, a module of the {there} kind")
+            elif here is not None:
+                cross.append(f"{shown}:{line}: the {here} kind imports {mod}, a module of the {there} kind")
+    return core, cross
+
+
+def test_the_core_imports_no_kind_package():
+    """No module outside grounding_eval/kinds/<kind>/ imports a kind's package (the table, grounding_eval.kinds,
+    is fine): the core asks the kinds table, so a new kind needs no change to it."""
+    assert _kind_crossings(_modules())[0] == []
+
+
+def test_no_kind_imports_another_kind():
+    """grounding_eval.kinds.probe never imports grounding_eval.kinds.generative, nor the other way round (any two
+    kinds): what two kinds share belongs to the core."""
+    assert _kind_crossings(_modules())[1] == []
+
+
+def test_the_kind_check_sees_a_core_module_import_a_kind(tmp_path):
+    """Planted: a core module importing a kind's module, absolutely, as `from kinds import <kind>` and lazily,
+    is caught three times; importing the table, or a kind's module from within that kind, is not."""
+    core = tmp_path / "core.py"
+    core.write_text("from grounding_eval.kinds import get_kind\nfrom grounding_eval.kinds.probe.results import Results\n"
+                    "from grounding_eval.kinds import generative\n\ndef f():\n    import grounding_eval.kinds.probe.runner\n")
+    own = tmp_path / "own.py"
+    own.write_text("from grounding_eval.kinds.probe.results import Results\nfrom . import config\n")
+    found, cross = _kind_crossings({"grounding_eval.leaderboard.planted": core, "grounding_eval.kinds.probe.planted": own})
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "imports grounding_eval.kinds.probe.results, a module of the probe kind",
+        "imports grounding_eval.kinds.generative, a module of the generative kind",
+        "imports grounding_eval.kinds.probe.runner, a module of the probe kind"]
+    assert found[0].startswith(f"{core}:2: ") and cross == []
+
+
+def test_the_kind_check_sees_one_kind_import_another(tmp_path):
+    """Planted: the probe kind importing the generative kind's module (absolute and relative), and a plugin's
+    kind importing the probe's, are caught; a kind importing the core is not."""
+    probe = tmp_path / "probe_mod.py"
+    probe.write_text("from grounding_eval.compare import verdict\nfrom grounding_eval.kinds.generative.results import X\n"
+                     "from ..generative import config\n")
+    toy = tmp_path / "toy_mod.py"
+    toy.write_text("import grounding_eval.kinds.probe.config\n")
+    found, cross = _kind_crossings({"grounding_eval.kinds.probe.planted": probe, "grounding_eval.kinds.toy.planted": toy})
+    assert found == []
+    assert [c.split(": ", 1)[1] for c in cross] == [
+        "the probe kind imports grounding_eval.kinds.generative.results, a module of the generative kind",
+        "the probe kind imports grounding_eval.kinds.generative.config, a module of the generative kind",
+        "the toy kind imports grounding_eval.kinds.probe.config, a module of the probe kind"]

@@ -15,10 +15,11 @@ import pytest
 
 from grounding_eval.cli import main
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.leaderboard.build import build, md_escape
+from grounding_eval.kinds.probe.protocol import mean_stderr
+from grounding_eval.leaderboard.build import build
 from grounding_eval.leaderboard.checks import canonical_hash, check_results_for_leaderboard
+from grounding_eval.leaderboard.page import md_escape
 from grounding_eval.leaderboard.submit import decide, entry_path, split_by_task, submit
-from grounding_eval.protocol import mean_stderr
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "leaderboard" / "golden" / "distro_sounds_audio_probe.json"
@@ -266,7 +267,7 @@ def test_build_leaves_stale_entries_off_and_says_so(real, tmp_path):
     data["tasks"][TASK]["version"] = 0  # an entry made before the task changed
     placed.path.write_text(json.dumps(data))
     _, _, board = build(root)
-    assert board.tasks == {} and len(board.stale) == 1
+    assert board.sections == {} and len(board.stale) == 1
     assert "Not shown (1)" in (root / "index.html").read_text()
 
 
@@ -293,7 +294,7 @@ def test_committed_leaderboard_builds_from_its_submissions(tmp_path):
     shutil.copytree(REPO / "leaderboard" / "submissions", root / "submissions")
     _, _, board = build(root)
     assert not board.stale
-    backbones = {e.backbone for e in board.tasks[TASK]}
+    backbones = {e.backbone for e in board.sections["probe"][TASK] if not e.sweep}
     assert {"aisfx", "logmel"} <= backbones
     assert (root / "index.html").read_text() == (REPO / "leaderboard" / "index.html").read_text()
 

@@ -78,7 +78,7 @@ def test_a_layer_sweep_is_one_entry_and_one_curve(tiny_sweep_results, quick_task
     assert submit(str(tiny_sweep_results), root, include_paths=(quick_tasks,), public_name="example/tiny-bert",
                   weights_sha256=sha)[0].action == "unchanged"
     page, readme, board = build(root, (quick_tasks,))
-    assert not board.tasks and [e.model for e in board.sweeps["quick_freedesktop"]] == ["example/tiny-bert"]
+    assert [(e.model, e.sweep) for e in board.sections["probe"]["quick_freedesktop"]] == [("example/tiny-bert", True)]
     html = page.read_text()
     assert html.count('<figure class="sweep"') == 1 and 'data-layers="3"' in html
     assert html.count('class="pt probe"') == 3 and html.count('class="pt control"') == 3 and 'class="chance"' in html

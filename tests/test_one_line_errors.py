@@ -5,10 +5,8 @@ before the text model loads); and skip reasons read the same in every run (no ob
 from __future__ import annotations
 
 import errno
-import inspect
 import importlib
-import os
-from pathlib import Path
+import inspect
 
 import numpy as np
 import pytest
@@ -79,7 +77,7 @@ def test_a_full_disk_while_the_cache_writes_a_shard_is_one_line(tiny_bert, quick
 def test_a_missing_backbone_checkpoint_is_reported_before_the_text_model_loads(tiny_bert, quick_tasks, tmp_path,
                                                                                 monkeypatch):
     pytest.importorskip("grounding_eval_passt")
-    from grounding_eval.runner import evaluate
+    from grounding_eval.kinds.probe.runner import evaluate
     from grounding_eval.text import hf
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no checkpoint there; HF_HUB_OFFLINE=1: no download

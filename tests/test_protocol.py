@@ -5,15 +5,21 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-
-
 import pytest
 
 from grounding_eval import metrics
-from grounding_eval.probe.procrustes import fit_procrustes
-from grounding_eval.protocol import Metric, class_split, mean_stderr, permuted, run_protocol, score_similarity
+from grounding_eval.heads.config import ProbeConfig, ProcrustesConfig
+from grounding_eval.heads.procrustes import fit_procrustes
+from grounding_eval.kinds.probe.config import StatisticsConfig
+from grounding_eval.kinds.probe.protocol import (
+    Metric,
+    class_split,
+    mean_stderr,
+    permuted,
+    run_protocol,
+    score_similarity,
+)
 from grounding_eval.stats import paired_tests, sign_flip_p
-from grounding_eval.tasks.config import ProbeConfig, ProcrustesConfig, StatisticsConfig
 
 CFG = SimpleNamespace(projection_dim=32, temperature=0.1, learn_temperature=False, optimizer="adam",
                       learning_rate=1e-3, weight_decay=0.0, epochs=150, batch_size=None, val_fraction=0.0,
@@ -193,7 +199,7 @@ def test_determinism_same_seed_and_probe_chunking(monkeypatch):
     b = _run(text, clips, y, runs=2)
     assert a["summary"] == b["summary"] and a["paired_tests"] == b["paired_tests"]
     chunked = FAST.model_copy(update={"chunk_size": 7})
-    import grounding_eval.probe.contrastive as contrastive
+    import grounding_eval.heads.contrastive as contrastive
 
     rows_per_pass: list[int] = []
     real_ce = contrastive.F.cross_entropy
@@ -224,7 +230,7 @@ def test_concept_means_with_one_instance_per_concept_is_the_instance_probe():
 
 
 def test_concept_means_find_the_planted_map_and_train_on_one_row_per_concept(monkeypatch):
-    import grounding_eval.probe.contrastive as contrastive
+    import grounding_eval.heads.contrastive as contrastive
 
     seen = []
     real_ce = contrastive.F.cross_entropy

@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import grounding_eval.probe.contrastive as contrastive
+import grounding_eval.heads.contrastive as contrastive
 from grounding_eval import metrics
-from grounding_eval.probe.contrastive import fit_probe, prepare_rows
-from grounding_eval.protocol import Metric, class_split, run_protocol
+from grounding_eval.heads.contrastive import fit_probe, prepare_rows
+from grounding_eval.kinds.probe.protocol import Metric, class_split, run_protocol
 from grounding_eval.stats import RunSample, bootstrap_ci
 
 N = 40  # concepts

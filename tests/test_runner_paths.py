@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-import grounding_eval.steps as steps
-from grounding_eval.runner import evaluate
+import grounding_eval.kinds.probe.steps as steps
+from grounding_eval.kinds.probe.runner import evaluate
 
 TEMPLATES = ["the sound of {concept}", "{concept} noise heard outside"]
 

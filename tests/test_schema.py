@@ -9,7 +9,8 @@ import jsonschema
 import yaml
 
 from grounding_eval.cli import main
-from grounding_eval.tasks import TaskConfig, TaskManager
+from grounding_eval.kinds.probe.config import TaskConfig
+from grounding_eval.tasks import TaskManager
 
 GOLDEN = Path(__file__).resolve().parent.parent / "leaderboard" / "golden" / "distro_sounds_audio_probe.json"
 

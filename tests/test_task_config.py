@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.tasks import TaskConfig, TaskManager, builtin_task_dir, load_task_file, task_from_dict
+from grounding_eval.kinds.probe.config import TaskConfig
+from grounding_eval.tasks import TaskManager, builtin_task_dir, load_task_file, task_from_dict
 
 REPO_TASKS = Path(__file__).resolve().parent.parent / "tasks"
 

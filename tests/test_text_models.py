@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from grounding_eval.embedding import concept_span
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text import parallel
 from grounding_eval.text.hf import make_hf_encoder
-from grounding_eval.steps import concept_span
 
 PROMPTS = ["the sound of dog bark", "the sound of a violin", "the sound of rain", "the sound of a large church bell ringing",
            "the sound of thunder", "the sound of a car horn in heavy traffic at night"]
@@ -352,6 +352,7 @@ def test_random_init_copy_of_a_placed_model_is_built_on_meta_and_placed_alike(bf
     whole in host RAM. Here the places are CPU entries of a three-part map (no GPU): the copy is built on the
     meta device (counted), takes the map, and holds the same weight statistics as one built whole."""
     import accelerate
+
     from grounding_eval.text import hf
 
     enc = make_hf_encoder(bf16_llama)

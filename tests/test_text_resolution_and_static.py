@@ -16,7 +16,6 @@ from grounding_eval.results import validate_results
 from grounding_eval.text import hub
 from grounding_eval.text.static import StaticTextEncoder, detect_format, words_of
 
-
 # ---- resolution errors -----------------------------------------------------------------------------
 
 def _hub_raising(monkeypatch, exc):
@@ -173,7 +172,7 @@ def toy_plugin():
 
 
 def test_layer_sweep_reports_every_layer_as_its_own_entry(toy_plugin, tiny_bert, tmp_path):
-    from grounding_eval.runner import evaluate
+    from grounding_eval.kinds.probe.runner import evaluate
 
     res = evaluate(tiny_bert, "toy_planted_probe", model_args={"layer": "all", "pooling": "label"}, num_runs=1,
                    output_path=str(tmp_path / "r.json"), show_progress=False, controls=["permuted_text", "random_init"])
@@ -191,7 +190,7 @@ def test_layer_sweep_reports_every_layer_as_its_own_entry(toy_plugin, tiny_bert,
 
 
 def test_static_vectors_run_end_to_end_with_oov_in_the_results(toy_plugin, tmp_path, real_vectors):
-    from grounding_eval.runner import evaluate
+    from grounding_eval.kinds.probe.runner import evaluate
 
     write_glove(tmp_path / "g.txt", real_vectors)
     res = evaluate(f"static:{tmp_path / 'g.txt'}", "toy_planted_probe", num_runs=1, show_progress=False,

@@ -13,7 +13,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from grounding_eval.data.base import sha256_file as file_sha256
+from grounding_eval.atomic import file_sha256
 from grounding_eval.errors import GroundingEvalError
 
 

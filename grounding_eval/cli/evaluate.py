@@ -1,21 +1,16 @@
-"""`grounding-eval --model M --task T ...`: run an evaluation, print the results table and the headline lines."""
+"""`grounding-eval --model M --task T ...`: parse the command line (one parser for every kind) and hand it to
+the run function of the named tasks' kind, which evaluates and prints."""
 
 from __future__ import annotations
 
-from argparse import Namespace
 from typing import Sequence
 
 from rich.console import Console
-from rich.table import Table
 
-from grounding_eval.cli.args import Parser, comma_list, key_values, positive_int
+from grounding_eval.cli.args import Parser, comma_list, positive_int
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.kinds import KINDS, TaskKind
-from grounding_eval.parallel import is_main_process
-from grounding_eval.results import Results, Stat, parse_results
-from grounding_eval.runner import evaluate
+from grounding_eval.kinds import DEFAULT_KIND, TaskKind, get_kind
 from grounding_eval.tasks.manager import TaskManager
-from grounding_eval.text.options import parse_model_args
 
 
 def build_parser() -> Parser:
@@ -47,7 +42,7 @@ def build_parser() -> Parser:
 
 
 def cmd(argv: Sequence[str], console: Console) -> int:
-    """Parse the command line and hand it to the run function of the named tasks' kind (kinds.KINDS)."""
+    """Parse the command line and hand it to the run function of the named tasks' kind (the kinds table)."""
     args = build_parser().parse_args(argv)
     return kind_of(comma_list(args.task) or [], args.include_path).load("run")(args, console)
 
@@ -57,79 +52,9 @@ def kind_of(task_names: Sequence[str], include_paths: Sequence[str]) -> TaskKind
     manager = TaskManager(list(include_paths))
     kinds = {name: manager.get(name).kind for name in task_names}
     if len(set(kinds.values())) > 1:
-        odd = next(n for n, k in kinds.items() if k != "probe")
-        raise GroundingEvalError(f"task {odd} is a {kinds[odd]} task: run it on its own (--task {odd}), not beside probe tasks")
-    return KINDS[next(iter(kinds.values()), "probe")]
-
-
-def run_probe(args: Namespace, console: Console) -> int:
-    """`grounding-eval --task PROBE_TASK ...`: evaluate, print the results table and the headline lines."""
-    if args.generation_only or args.load_generations or args.n_samples:
-        raise GroundingEvalError("--generation-only, --load-generations and --n-samples apply to generative tasks only")
-    res = evaluate(
-        args.model, args.task,
-        audio_backbone=args.audio_backbone,
-        backbone_args=key_values(args.backbone_args, "--backbone-args"),
-        model_args=parse_model_args(args.model_args),
-        device=args.device, batch_size=args.batch_size, seed=args.seed, num_runs=args.num_runs, limit=args.limit,
-        controls=comma_list(args.controls), output_path=args.output_path or None, include_paths=args.include_path,
-        cache_dir=args.cache_dir, use_cache=not args.no_cache, show_progress=not args.quiet, plots=args.plots,
-    )
-    if not is_main_process():  # under accelerate launch every process ran; one prints
-        return 0
-    typed = parse_results(res, "results (internal)")
-    console.print(results_table(typed))
-    for line in summary_lines(typed):
-        console.print(line)
-    if typed.output_file:
-        console.print(f"results written to {typed.output_file} ({typed.wall_time_seconds:.1f} s)")
-    for path in typed.plot_files or []:
-        console.print(f"plot written to {path}")
-    return 0
-
-
-def fmt(stat: Stat | None) -> str:
-    """A score in percent: `mean ± standard error` (just the mean for a single run), `-` when absent."""
-    if stat is None:
-        return "-"
-    return f"{100 * stat.mean:.1f} ± {100 * stat.stderr:.1f}" if stat.stderr is not None else f"{100 * stat.mean:.1f}"
-
-
-def results_table(res: Results) -> Table:
-    """One row per task and metric: probe, each control and chance, in percent (mean ± standard error)."""
-    controls = sorted({c for r in res.results.values() for c in r.controls})
-    table = Table(title=f"grounding-eval · {res.model.name}", caption="% , mean ± standard error over runs")
-    for col in ["task", "backbone", "metric", "probe", *controls, "chance"]:
-        table.add_column(col, justify="right" if col not in ("task", "backbone", "metric") else "left")
-    for task, r in res.results.items():
-        backbone = res.tasks[task].perception_encoder.name
-        for metric, stat in r.probe.items():
-            star = " *" if metric == r.main_metric else ""
-            table.add_row(task, backbone, metric + star, fmt(stat), *[fmt(r.controls.get(c, {}).get(metric)) for c in controls],
-                          f"{100 * r.chance.get(metric, float('nan')):.1f}")
-    return table
-
-
-def summary_lines(res: Results) -> list[str]:
-    """Per task: the main metric for the probe, controls and chance; its bootstrap CI; the paired tests."""
-    lines = []
-    for task, r in res.results.items():
-        main, probe = r.main_metric, r.main()
-        line = f"{task}: {main} probe {fmt(probe)}"
-        for c, s in r.controls.items():
-            line += f", {c} {fmt(s[main])}"
-        lines.append(line + f", chance {100 * r.chance[main]:.1f} (%)")
-        if probe.ci:
-            line = f"  {round(100 * probe.ci_level)}% bootstrap CI ({r.bootstrap['unit']}): probe [{100 * probe.ci[0]:.1f}, {100 * probe.ci[1]:.1f}]"
-            for c in r.controls:
-                ci = r.main(c).ci if r.main(c) else None
-                if ci:
-                    line += f", {c} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
-            lines.append(line)
-        for c, tests in r.paired_tests.items():
-            t = tests.get(main)
-            if t:
-                t_p = "n/a" if t.p_t_test is None else f"{t.p_t_test:.3g}"
-                lines.append(f"  probe - {c}: {100 * t.mean_difference:+.1f} points over {t.n} paired runs, "
-                             f"one-sided p = {t.p_sign_flip:.3g} (sign-flip), {t_p} (paired t)")
-    return lines
+        # Named against the default kind's tasks when there are some, else against the first task's kind.
+        base = DEFAULT_KIND if DEFAULT_KIND in kinds.values() else next(iter(kinds.values()))
+        odd = next(n for n, k in kinds.items() if k != base)
+        raise GroundingEvalError(f"task {odd} is a {kinds[odd]} task: run it on its own (--task {odd}), "
+                                 f"not beside {base} tasks")
+    return get_kind(next(iter(kinds.values()), DEFAULT_KIND))

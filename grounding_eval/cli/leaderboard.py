@@ -51,10 +51,9 @@ def cmd(argv: Sequence[str], console: Console) -> int:
         console.print("next: `grounding-eval leaderboard build` to refresh the page")
         return 0
     page, readme, board = build(args.root, tuple(args.include_path))
-    n = sum(len(v) for v in board.tasks.values())
-    gen = sum(len(v) for v in board.generative.values())
-    console.print(f"{page}: {n} entries in {len(board.tasks)} task table(s)"
-                  + (f", {gen} generative entries in {len(board.generative)} table(s)" if board.generative else "")
+    counts = [f"{sum(len(v) for v in tasks.values())} {kind} entries in {len(tasks)} task table(s)"
+              for kind, tasks in board.sections.items()]
+    console.print(f"{page}: {', '.join(counts) or 'no entries'}"
                   + (f", {len(board.stale)} stale entries left off" if board.stale else ""))
     console.print(f"{readme}: markdown table")
     return 0

@@ -68,10 +68,3 @@ class GroundingDataset:
         return h.hexdigest()
 
 
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    """Content hash of a file (hex sha256)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()

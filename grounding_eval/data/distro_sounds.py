@@ -24,7 +24,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from grounding_eval.data.base import Concept, GroundingDataset, sha256_file
+from grounding_eval.atomic import file_sha256
+from grounding_eval.data.base import Concept, GroundingDataset
 from grounding_eval.data.clips import Candidate, assemble
 from grounding_eval.data.options import ClipOptions, clip_builder
 from grounding_eval.data.rcc import iter_rcc_files
@@ -176,7 +177,7 @@ def _extract(rows: list[LabelRow], roots: dict[str, Path], dest: Path) -> list[d
                 "label": row.label,
                 "package": row.package,
                 "source_path": source,
-                "sha256": sha256_file(str(target)),
+                "sha256": file_sha256(str(target)),
             }
         )
 
@@ -221,7 +222,7 @@ def _read_built(folder: Path, stamp: dict[str, object]) -> list[dict[str, str]] 
     for m in manifest:
         clip = folder / m["path"]
         # Re-hashing ~100 small files is cheap and catches files edited or truncated since the build.
-        if not clip.is_file() or sha256_file(str(clip)) != m["sha256"]:
+        if not clip.is_file() or file_sha256(str(clip)) != m["sha256"]:
             return None
     return manifest
 

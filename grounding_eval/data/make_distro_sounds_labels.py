@@ -20,8 +20,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from grounding_eval.atomic import file_sha256
 from grounding_eval.data import distro_sounds as ds
-from grounding_eval.data.base import sha256_file
 from grounding_eval.data.clips import AUDIO_EXTENSIONS, ClipCheck, inspect_file
 
 CLASS_CAP = 8
@@ -270,7 +270,7 @@ def build_rows() -> list[dict[str, str]]:
             if label:
                 # The same recording under two names (a tileset sound copied into every tileset) would
                 # count twice against the cap and be dropped by the builder anyway: list it as a duplicate.
-                first = first_with_bytes.setdefault(sha256_file(str(root / path)), f"{package}:{path}")
+                first = first_with_bytes.setdefault(file_sha256(str(root / path)), f"{package}:{path}")
                 if first != f"{package}:{path}":
                     label, note = "", f"same bytes as {first}"
             rows.append({"package": package, "path": path, "label": label, "note": note})

@@ -17,7 +17,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from grounding_eval.data.base import Concept, GroundingDataset, Instance, SkippedInstance, sha256_file
+from grounding_eval.atomic import file_sha256
+from grounding_eval.data.base import Concept, GroundingDataset, Instance, SkippedInstance
 from grounding_eval.data.distro_sounds import build_distro_sounds
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.paths import datasets_dir
@@ -102,7 +103,7 @@ def build_notes(instruments: list[str] | None = None, notes: list[str] | None = 
             if not path.is_file():  # rendered into a temporary file and moved: a kill leaves no half file
                 render_note(GM_PROGRAMS[inst], note, seconds, path)
             instances.append(Instance(id=f"fluidsynth:{inst}:{note}", concept=inst, source=str(path),
-                                      content_hash=sha256_file(str(path)),
+                                      content_hash=file_sha256(str(path)),
                                       meta={"source": "fluidsynth", "note": note, "frequency": frequency(note)}))
     skipped: list[SkippedInstance] = []
     provenance = {"fluidsynth": version, "soundfont": SOUNDFONT, "soundfont_sha256": stamp["soundfont_sha256"],

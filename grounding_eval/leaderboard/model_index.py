@@ -17,58 +17,29 @@ from typing import Any
 import yaml
 
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.results import AnyResults, GenerativeResults, Interval, as_results, load
+from grounding_eval.leaderboard.checks import rules
+from grounding_eval.results import ResultsFile, as_results, load
 from grounding_eval.text.hub import hub_reachable
 
-TASK_TYPE = "feature-extraction"  # the hub task closest to "probe a model's text representations"
-TASK_TYPE_GENERATIVE = "text-generation"  # a generative task: the model writes the program that makes the sound
 
-
-def _variants(res: AnyResults, key: str) -> dict[str, dict[str, Any]]:
-    """variant (probe, "<control> control"; generative: the system's scoring, the controls) -> metric -> stat."""
-    r = res.results[key]
-    if isinstance(res, GenerativeResults):
-        main = r.results.systems[r.main_system]
-        sets = {"failures as silence": main.failures_as_silence, "valid clips": main.valid_only,
-                **{f"{c} control": v for c, v in r.results.controls.items()}}
-        out = {name: {m: stat for m in r.chance if (stat := scores.metric(m)) is not None and stat.mean is not None}
-               for name, scores in sets.items()}
-        rate = main.outcomes
-        out["valid clips"]["valid_audio_rate"] = Interval(mean=rate.valid_rate, ci=rate.valid_rate_interval, n=rate.n)
-        return out
-    return {"probe": r.probe, **{f"{c} control": v for c, v in r.controls.items()}}
-
-
-def model_index(res: AnyResults | dict[str, Any]) -> dict[str, Any]:
-    """{"model-index": [...]} for a loaded results file, via huggingface_hub.metadata_eval_result."""
+def model_index(res: ResultsFile | dict[str, Any]) -> dict[str, Any]:
+    """{"model-index": [...]} for a loaded results file, via huggingface_hub.metadata_eval_result (the rows are
+    the kind's: its leaderboard module's `model_index_rows`)."""
     from huggingface_hub import metadata_eval_result
 
     res = as_results(res)
     model = res.model.name
-    generative = isinstance(res, GenerativeResults)
     results: list[dict[str, Any]] = []
     for key in res.results:
-        t = res.tasks[key]
-        backbone = t.embedder.name if generative else t.perception_encoder.name
-        n_refs = t.dataset.n_references if generative else None
-        for variant, metrics in _variants(res, key).items():
-            for metric, stat in metrics.items():
-                of = f"over {stat.n} clips" if generative else f"mean of {stat.n} runs"
-                meta = metadata_eval_result(
-                    model_pretty_name=model, task_pretty_name=f"{key} (grounding-eval{' generative' if generative else ''} v{t.version})",
-                    task_id=TASK_TYPE_GENERATIVE if generative else TASK_TYPE,
-                    metrics_pretty_name=f"{metric} (%), {variant}, {of}",
-                    metrics_id=metric, metrics_value=round(100 * stat.mean, 2), metrics_config=variant,
-                    dataset_pretty_name=t.dataset.name, dataset_id=t.dataset.name,
-                    dataset_config=backbone, dataset_split=f"{n_refs} references" if generative else "held-out concepts",
-                    dataset_revision=t.dataset.fingerprint)
-                for block in meta["model-index"][0]["results"]:
-                    # One block per (task, dataset): its metrics listed together, as cards usually show them.
-                    same = next((b for b in results if b["task"] == block["task"] and b["dataset"] == block["dataset"]), None)
-                    if same is None:
-                        results.append(block)
-                    else:
-                        same["metrics"] += block["metrics"]
+        for row in rules(res).model_index_rows(res, key):
+            meta = metadata_eval_result(model_pretty_name=model, **row)
+            for block in meta["model-index"][0]["results"]:
+                # One block per (task, dataset): its metrics listed together, as cards usually show them.
+                same = next((b for b in results if b["task"] == block["task"] and b["dataset"] == block["dataset"]), None)
+                if same is None:
+                    results.append(block)
+                else:
+                    same["metrics"] += block["metrics"]
     if not results:
         raise GroundingEvalError("field results: no task in the file; nothing to put in a model card")
     return {"model-index": [{"name": model, "results": results}]}

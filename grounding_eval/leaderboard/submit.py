@@ -31,9 +31,8 @@ from typing import Any
 
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.leaderboard.checks import base_task, check_results_for_leaderboard
-from grounding_eval.results import (AnyResults, GenerativeResults, GenerativeTaskRecord, TaskRecord, as_results,
-                                    load_results, parse_any, safe_name)
+from grounding_eval.leaderboard.checks import base_task, check_results_for_leaderboard, rules
+from grounding_eval.results import ResultsFile, as_results, load_results, parse_any, safe_name
 
 SUBMISSIONS = "submissions"
 # Where the submitter's run wrote its files, on their machine: never part of an entry (a generative run
@@ -51,7 +50,7 @@ class Placed:
     reason: str
 
 
-def entry_task(res: AnyResults | dict[str, Any]) -> str:
+def entry_task(res: ResultsFile | dict[str, Any]) -> str:
     """The one task of an entry (a sweep entry holds every layer of one task)."""
     tasks = {base_task(k) for k in as_results(res).tasks}
     if len(tasks) != 1:
@@ -60,11 +59,11 @@ def entry_task(res: AnyResults | dict[str, Any]) -> str:
     return tasks.pop()
 
 
-def is_sweep(res: AnyResults | dict[str, Any]) -> bool:
+def is_sweep(res: ResultsFile | dict[str, Any]) -> bool:
     return any("@layer" in k for k in as_results(res).tasks)
 
 
-def sweep_layers(res: AnyResults | dict[str, Any]) -> list[tuple[int, str]]:
+def sweep_layers(res: ResultsFile | dict[str, Any]) -> list[tuple[int, str]]:
     """(layer, results key) of a sweep entry, in layer order."""
     return sorted((int(k.rsplit("@layer", 1)[1]), k) for k in as_results(res).tasks if "@layer" in k)
 
@@ -83,12 +82,7 @@ def split_by_task(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def backbone(t: TaskRecord | GenerativeTaskRecord) -> str:
-    """The backbone axis of an entry: the probe's perception encoder, a generative task's embedder."""
-    return t.embedder.name if isinstance(t, GenerativeTaskRecord) else t.perception_encoder.name
-
-
-def model_revision(res: AnyResults | dict[str, Any]) -> str:
+def model_revision(res: ResultsFile | dict[str, Any]) -> str:
     """The model's revision for the file name: the hub revision, else the first 12 hex of the weights hash;
     a weight-free generator (the template baseline) is filed under its name."""
     ident = as_results(res).model.identity
@@ -99,12 +93,12 @@ def model_revision(res: AnyResults | dict[str, Any]) -> str:
     return "sha256-" + str(ident.get("weights_sha256", ""))[:12]
 
 
-def entry_path(root: Path, res: AnyResults | dict[str, Any]) -> Path:
+def entry_path(root: Path, res: ResultsFile | dict[str, Any]) -> Path:
     """Where a single-task entry goes, guaranteed inside root/submissions (a sweep: `<revision>.layers.json`)."""
     res = as_results(res)
     task = entry_task(res)
     name = safe_name(model_revision(res)) + (".layers" if is_sweep(res) else "") + ".json"
-    parts = [safe_name(task), safe_name(backbone(next(iter(res.tasks.values())))), safe_name(res.model.name), name]
+    parts = [safe_name(task), safe_name(rules(res).backbone(next(iter(res.tasks.values())))), safe_name(res.model.name), name]
     base = (root / SUBMISSIONS).resolve()
     path = base.joinpath(*parts).resolve()
     if not path.is_relative_to(base):  # safe_name makes this impossible; checked anyway, it is cheap
@@ -112,24 +106,7 @@ def entry_path(root: Path, res: AnyResults | dict[str, Any]) -> Path:
     return path
 
 
-def _run_key(res: AnyResults) -> tuple:
-    """What was measured, run by run (generative: program by program, and the scores)."""
-    if isinstance(res, GenerativeResults):
-        return tuple((key, json.dumps(t.model_dump(include={"executions"}), sort_keys=True),
-                      json.dumps(res.results[key].model_dump(), sort_keys=True)) for key, t in sorted(res.tasks.items()))
-    return tuple((key, r.seed, json.dumps(r.model_dump(), sort_keys=True)) for key in sorted(res.tasks) for r in res.tasks[key].runs)
-
-
-def _size(t: TaskRecord | GenerativeTaskRecord) -> tuple[int, str]:
-    """How much was measured: runs (probe) or samples per prompt (generative), with the word for it."""
-    return (t.n_samples, "samples per prompt") if isinstance(t, GenerativeTaskRecord) else (len(t.runs), "runs")
-
-
-def _seeds(t: TaskRecord | GenerativeTaskRecord) -> list[int]:
-    return [t.seed] if isinstance(t, GenerativeTaskRecord) else t.seeds
-
-
-def decide(old: AnyResults | dict[str, Any], new: AnyResults | dict[str, Any]) -> tuple[str, str]:
+def decide(old: ResultsFile | dict[str, Any], new: ResultsFile | dict[str, Any]) -> tuple[str, str]:
     """("replace" | "keep" | "same", why) under the better-or-newer policy in this module's docstring."""
     old, new = as_results(old, "stored entry"), as_results(new, "new entry")
     task = sorted(new.tasks)[-1]  # a sweep: every layer shares version, seeds and run count
@@ -140,17 +117,18 @@ def decide(old: AnyResults | dict[str, Any], new: AnyResults | dict[str, Any]) -
         return "replace", f"newer: task version {tn.version} replaces version {to.version}"
     if to.version > tn.version:
         return "keep", f"the stored entry is of a newer task version ({to.version})"
-    if _run_key(old) == _run_key(new):
+    kind = rules(new)
+    if kind.run_key(old) == kind.run_key(new):
         return "same", "the same runs are already on the leaderboard"
-    (n_old, unit), (n_new, _) = _size(to), _size(tn)
+    (n_old, unit), (n_new, _) = kind.size(to), kind.size(tn)
     if n_new > n_old:
         return "replace", f"better: {n_new} {unit} replace {n_old}"
     if n_new < n_old:
         return "keep", f"the stored entry has more {unit} ({n_old} > {n_new})"
-    if _seeds(tn) == _seeds(to) and new.date > old.date:
+    if kind.seeds(tn) == kind.seeds(to) and new.date > old.date:
         return "replace", "newer: a later rerun of the same seeds"
-    if _seeds(tn) != _seeds(to):
-        return "keep", (f"the stored entry has as many {unit} with seeds {_seeds(to)}; other seeds do not replace it "
+    if kind.seeds(tn) != kind.seeds(to):
+        return "keep", (f"the stored entry has as many {unit} with seeds {kind.seeds(to)}; other seeds do not replace it "
                         "(no re-drawing until a number looks good); use --force if this is on purpose")
     return "keep", "the stored entry is as recent"
 
@@ -163,7 +141,7 @@ def is_local_path(name: str) -> bool:
     return False
 
 
-def is_local_model(res: AnyResults | dict[str, Any]) -> bool:
+def is_local_model(res: ResultsFile | dict[str, Any]) -> bool:
     """The harness loaded the model from a folder (its identity says so), or the name is a path."""
     model = as_results(res).model
     return model.identity.get("source") == "local-dir" or is_local_path(model.name)
@@ -196,7 +174,7 @@ def public_model(res: dict[str, Any], source: str, public_name: str | None, weig
     return {**res, "model": model}
 
 
-def plan_submission(res: AnyResults | dict[str, Any], source: str, root: Path, *, force: bool = False,
+def plan_submission(res: ResultsFile | dict[str, Any], source: str, root: Path, *, force: bool = False,
                     include_paths: tuple[str, ...] = (), public_name: str | None = None,
                     weights_sha256: str | None = None) -> list[tuple[Placed, dict[str, Any] | None]]:
     """Check everything and decide every entry's fate before anything is written (all or nothing)."""

@@ -11,7 +11,11 @@ The task abstraction. A grounding task, whatever its modality, supplies four thi
 4. a split policy         `split` in the YAML: which share of the concepts fits the probe; the rest are
                held out and ranked against all concepts.
 
-The runner (`grounding_eval.runner.evaluate`) does the same with every task: it builds the dataset, embeds
+This package is the loader every kind shares (`config`: the strict YAML reader with line provenance, the
+shared sections, `TaskFile`; `manager`: finding tasks by name). A task file's `kind:` picks its model from
+the kinds table (`grounding_eval.kinds`); the probe's is `grounding_eval.kinds.probe.config.TaskConfig`.
+
+The runner (`grounding_eval.kinds.probe.runner.evaluate`) does the same with every task: it builds the dataset, embeds
 the prompts with the text encoder and the instances with the perception encoder (both through the
 embedding cache), splits the concepts per run, fits the probe and its controls on the train concepts,
 scores the held-out concepts' instances with the task's metrics, and writes the results JSON. Nothing in
@@ -22,23 +26,13 @@ file naming them.
 
 from __future__ import annotations
 
-from grounding_eval.tasks.config import (
-    DatasetConfig,
-    EncoderConfig,
-    ProbeConfig,
-    SplitConfig,
-    TaskConfig,
-    load_task_file,
-    task_from_dict,
-)
+from grounding_eval.tasks.config import DatasetConfig, EncoderConfig, TaskFile, load_task_file, task_from_dict
 from grounding_eval.tasks.manager import TaskManager, builtin_task_dir
 
 __all__ = [
     "DatasetConfig",
     "EncoderConfig",
-    "ProbeConfig",
-    "SplitConfig",
-    "TaskConfig",
+    "TaskFile",
     "TaskManager",
     "builtin_task_dir",
     "load_task_file",

@@ -16,7 +16,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -24,18 +24,15 @@ from pydantic_core import PydanticCustomError
 
 from grounding_eval.data.options import RENAMED_ARGS
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.kinds import KINDS
+from grounding_eval.kinds import DEFAULT_KIND, all_kinds, get_kind, is_kind
 from grounding_eval.tasks.locations import include_search_dirs
 from grounding_eval.validation import Valid, dotted, expected, field_at, got, type_name, unknown_key
 
 __all__ = [
+    "Args",
     "DatasetConfig",
     "EncoderConfig",
-    "SplitConfig",
-    "ProcrustesConfig",
-    "StatisticsConfig",
-    "ProbeConfig",
-    "TaskConfig",
+    "Float",
     "load_task_file",
     "task_from_dict",
     "read_task_name",
@@ -56,18 +53,6 @@ def _yaml12_float(value: Any) -> Any:
     return value
 
 
-def _templates_ok(templates: list[str]) -> list[str]:
-    for t in templates:
-        try:
-            # format() with only `concept` also catches stray placeholders like "{sound}" before a run does.
-            t.format(concept="x")
-        except (KeyError, IndexError, ValueError):
-            raise PydanticCustomError("template", "bad template") from None
-        if "{concept}" not in t:
-            raise PydanticCustomError("template", "bad template")
-    return templates
-
-
 def _json_value(value: Any, path: tuple = ()) -> Any:
     """Free-form values (args mappings) must still be JSON-able so the content hash is well defined."""
     if isinstance(value, dict):
@@ -81,13 +66,15 @@ def _json_value(value: Any, path: tuple = ()) -> Any:
     return value
 
 
-def _no_args_is_empty(metrics: Any) -> Any:
-    """`mrr:` with nothing after it means "no arguments"."""
-    return {k: ({} if v is None else v) for k, v in metrics.items()} if isinstance(metrics, dict) else metrics
-
-
 Float = Annotated[float, BeforeValidator(_yaml12_float)]
 Args = Annotated[dict[str, Any], AfterValidator(_json_value)]
+
+
+def canonical_hash(config: dict[str, Any]) -> str:
+    """sha256 of a config's canonical JSON (sorted keys, no spaces): a task's hash, also recomputed from a
+    results file's stored config by the leaderboard."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class Section(BaseModel):
@@ -114,84 +101,6 @@ class EncoderConfig(Section):
     """options for the encoder factory; empty because factories must have working defaults"""
 
 
-class SplitConfig(Section):
-    """How concepts are divided between fitting the probe and testing it."""
-
-    train_fraction: Annotated[Float, Field(gt=0, lt=1), Valid("a number strictly between 0 and 1")] = 0.7
-    """share of concepts that train the probe; 0.7 leaves enough unseen concepts to rank against"""
-    unit: Annotated[Literal["concept"], Valid("one of: concept")] = "concept"
-    """what is split; only "concept", because splitting instances would let the probe memorise test concepts"""
-
-
-class ProbeConfig(Section):
-    """The linear probe that maps text and perception embeddings into a shared space."""
-
-    projection_dim: Annotated[int, Field(ge=1), Valid("an integer >= 1")] = 128
-    """size of the shared space; 128 is small enough that the probe cannot memorise a few hundred concepts"""
-    temperature: Annotated[Float, Field(gt=0), Valid("a number > 0")] = 0.1
-    """softmax temperature of the contrastive loss; 0.1 is the usual CLIP-style value for unit vectors"""
-    learn_temperature: bool = False
-    """learn the temperature too; off so runs differ only in the projection weights"""
-    optimizer: Annotated[Literal["adam", "adamw", "sgd"], Valid("one of: adam, adamw, sgd")] = "adam"
-    """optimiser; adam converges on this small convex-ish problem without tuning"""
-    learning_rate: Annotated[Float, Field(gt=0), Valid("a number > 0")] = 1e-2
-    """step size; 1e-2 with 20 steps: a short schedule of large steps generalised better than 200 steps at
-    1e-3, which memorised the training concepts (tasks/_audio_probe_base.yaml has the numbers)"""
-    weight_decay: Annotated[Float, Field(ge=0), Valid("a number >= 0")] = 0.0
-    """L2 penalty; none by default because the low projection_dim already limits capacity"""
-    epochs: Annotated[int, Field(ge=1), Valid("an integer >= 1")] = 20
-    """full passes over the training pairs (= optimiser steps with full batches); see learning_rate"""
-    batch_size: Annotated[int | None, Field(ge=1), Valid("null (full batch) or an integer >= 1")] = None
-    """pairs per step; null = full batch, since the data fit in memory and full batch is deterministic"""
-    val_fraction: Annotated[Float, Field(ge=0, lt=1), Valid("a number >= 0 and < 1")] = 0.0
-    """part of the TRAIN concepts held out for early stopping; 0 = none, so no concept is wasted by default"""
-    patience: Annotated[int, Field(ge=1), Valid("an integer >= 1")] = 20
-    """epochs without validation improvement before stopping; 20 tolerates noise (used only if val_fraction > 0)"""
-    standardize: bool = True
-    """z-score each input feature with the fitting rows' mean and std; backbones differ by orders of
-    magnitude in scale, and without it the learning rate would have to be tuned per backbone"""
-    negatives: Annotated[Literal["all_train", "in_batch"], Valid("one of: all_train, in_batch")] = "all_train"
-    """N(c), the classes each clip is contrasted with: "all_train" = every training class (the softmax over
-    the whole training vocabulary, the closest reading of the paper's sum over c'); "in_batch" = only the
-    classes present in the current batch (CLIP-style; differs only when batch_size is set)"""
-    fit_on: Annotated[Literal["instances", "concept_means"], Valid("one of: instances, concept_means")] = "instances"
-    """what stands for a concept while training: "instances" = every training instance (clip) is a term of
-    the loss; "concept_means" = the mean of each training concept's instances is one term (the paper's sum
-    over classes c read literally; training cost no longer grows with the clip count). Testing always
-    scores each instance"""
-    chunk_size: Annotated[int | None, Field(ge=1), Valid("null (all rows) or an integer >= 1")] = None
-    """rows per forward/backward chunk of a FULL-batch step (memory only: the gradient is accumulated, so
-    the numbers do not change beyond float rounding); null = all rows at once"""
-
-
-class ProcrustesConfig(Section):
-    """The closed-form baseline: an orthogonal map between class-mean text and perception embeddings."""
-
-    reduce: Annotated[Literal["pca", "zero_pad"], Valid("one of: pca, zero_pad")] = "pca"
-    """how both sides reach a common dimension before the orthogonal map: "pca" fits a PCA per side on the
-    training classes; "zero_pad" pads the smaller side with zeros (keeps every direction, but an orthogonal
-    map between spaces of very different size is then mostly unconstrained)"""
-    dim: Annotated[int | None, Field(ge=1), Valid("null (automatic) or an integer >= 1")] = None
-    """common dimension for "pca"; null = min(d_text, d_perception, n_train_classes - 1), the largest
-    dimension the centred training class means can fill on both sides"""
-
-
-class StatisticsConfig(Section):
-    """Uncertainty beyond the mean and standard error over runs."""
-
-    bootstrap_resamples: Annotated[int, Field(ge=100), Valid("an integer >= 100")] = 2000
-    """bootstrap resamples; 2000 keeps the 2.5/97.5 percentiles stable to about 0.1 point"""
-    bootstrap_unit: Annotated[Literal["runs", "runs_and_clips"], Valid("one of: runs, runs_and_clips")] = "runs_and_clips"
-    """what is resampled: "runs_and_clips" = runs with replacement, then the test clips within each chosen
-    run (both the split and the clip sample vary); "runs" = runs only (any metric)"""
-    confidence: Annotated[Float, Field(gt=0, lt=1), Valid("a number strictly between 0 and 1")] = 0.95
-    """two-sided confidence level of the interval"""
-    paired_test: Annotated[Literal["sign_flip", "t_test"], Valid("one of: sign_flip, t_test")] = "sign_flip"
-    """the paired test of the probe against each control over the same splits, one-sided (probe better):
-    "sign_flip" = exact permutation test on the per-run differences (no normality assumption); "t_test" =
-    paired t-test. Both are always reported; this one is the headline p-value"""
-
-
 class TaskFile(Section):
     """What every task kind's config can do: plain data, a content hash, re-validated overrides."""
 
@@ -201,8 +110,7 @@ class TaskFile(Section):
 
     def content_hash(self) -> str:
         """sha256 of the canonical JSON of to_dict(): identifies the resolved config, whatever the file layout."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return canonical_hash(self.to_dict())
 
     def with_overrides(self, **changes: Any) -> TaskFile:
         """A new, re-validated config with fields replaced; dotted names reach nested ones.
@@ -226,61 +134,18 @@ class TaskFile(Section):
         return task_from_dict(data, source=f"<overrides of task {self.task}>")  # type: ignore[attr-defined]
 
 
-class TaskConfig(TaskFile):
-    """One evaluation task, fully resolved (includes merged, defaults filled in)."""
-
-    kind: ClassVar[str] = "probe"  # not a field: probe task files need no `kind:` key (and their hashes predate it)
-
-    task: Annotated[str, Field(pattern=r"^[a-z0-9_]+$"), Valid("lowercase letters, digits and _ ([a-z0-9_]+)")]
-    """the task name users type; lowercase so names are stable across filesystems and shells"""
-    version: Annotated[int, Field(ge=0), Valid("an integer >= 0")]
-    """bump when anything that changes numbers changes, so old results are never compared with new ones"""
-    description: str = ""
-    """one line for `grounding-eval tasks`; optional because the name often says enough"""
-    dataset: DatasetConfig
-    """where the concepts and instances come from"""
-    prompt_templates: Annotated[list[str], Field(min_length=1), AfterValidator(_templates_ok),
-                                Valid('a non-empty list of strings, each containing "{concept}" and no other {placeholder}')] = \
-        ["the sound of {concept}"]
-    """prompts for each concept; several are averaged, one is the plain baseline wording"""
-    perception_encoder: EncoderConfig = EncoderConfig(name="aisfx")
-    """what embeds the instances; aisfx because it is the offline default audio backbone"""
-    split: SplitConfig = SplitConfig()
-    """how concepts are divided; defaults are the protocol's"""
-    probe: ProbeConfig = ProbeConfig()
-    """the probe's training; defaults are the protocol's"""
-    metrics: Annotated[dict[str, Args], BeforeValidator(_no_args_is_empty), Field(min_length=1),
-                       Valid("a non-empty mapping of metric name -> arguments")] = \
-        {"accuracy_at_k": {"k": [1, 3, 5]}, "mrr": {}}
-    """metric name -> its arguments; accuracy@k and MRR are the paper's retrieval measures"""
-    main_metric: Annotated[str, Field(min_length=1), Valid("a non-empty metric key such as accuracy@3")] = "accuracy@3"
-    """the number reported first and ranked on; accuracy@3 is the paper's headline figure"""
-    controls: list[str] = ["permuted_text"]
-    """control conditions run alongside; permuted_text shows what a probe gets from structure alone"""
-    procrustes: ProcrustesConfig = ProcrustesConfig()
-    """the closed-form Procrustes baseline (runs when "procrustes" is among the controls)"""
-    statistics: StatisticsConfig = StatisticsConfig()
-    """bootstrap interval and paired test"""
-    num_runs: Annotated[int, Field(ge=1), Valid("an integer >= 1")] = 5
-    """repeats with different splits/seeds; 5 gives a usable spread without long runs"""
-    seed: Annotated[int, Field(ge=0), Valid("an integer >= 0")] = 0
-    """base seed; runs use seed, seed+1, ...; 0 so a bare run is reproducible"""
-    max_instances_per_concept: Annotated[int | None, Field(ge=1), Valid("null (all) or an integer >= 1")] = None
-    """cap on instances per concept; null = all, since subsampling changes the numbers"""
-
-
 def task_model(kind: str) -> type[TaskFile]:
-    """The config model of a task kind (kinds.KINDS)."""
-    return KINDS[kind].load("config")
+    """The config model of a task kind (the kinds table)."""
+    return get_kind(kind).load("config")
 
 
-def task_json_schema(kind: str = "probe") -> dict[str, Any]:
+def task_json_schema(kind: str = DEFAULT_KIND) -> dict[str, Any]:
     """A task file's JSON Schema (what editors use to complete and check task YAML); `include` (and `kind` for
     a probe task) are keys a file may have that its resolved config does not."""
     schema = task_model(kind).model_json_schema()
     schema["properties"] = {"include": {"description": "base file(s) merged under this one, relative to it",
                                         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                            "kind": {"description": "the task kind: " + ", ".join(KINDS), "const": kind},
+                            "kind": {"description": "the task kind: " + ", ".join(all_kinds()), "const": kind},
                             **schema["properties"]}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": f"grounding-eval {kind} task", **schema}
 
@@ -457,11 +322,11 @@ def _message(model: type[TaskFile], err: dict[str, Any], tree: _Loc) -> str:
 def _build(tree: _Loc) -> TaskFile:
     """Validate the provenance tree against its kind's model; the first problem in file order becomes the error."""
     kind = tree.value.get("kind")
-    kind_name = "probe" if kind is None else kind.value
-    if kind_name not in KINDS:
-        raise _fail(kind, kind.file, f"kind must be {' or '.join(KINDS)}, got {got(kind_name)}")
+    kind_name = DEFAULT_KIND if kind is None else _plain(kind)
+    if not is_kind(kind_name):
+        raise _fail(kind, kind.file, f"kind must be {' or '.join(all_kinds())}, got {got(kind_name)}")
     model = task_model(kind_name)
-    if kind_name == "probe":  # a probe config has no kind field (its hash predates task kinds)
+    if "kind" not in model.model_fields:  # a kind whose config has no kind field (the probe's: its hash predates kinds)
         tree = _Loc({k: v for k, v in tree.value.items() if k != "kind"}, tree.file, tree.line)
     try:
         return model.model_validate(_plain(tree))

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from grounding_eval import plugins
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.tasks.config import TaskConfig, load_task_file, read_task_name, task_from_dict
+from grounding_eval.tasks.config import TaskFile, load_task_file, read_task_name, task_from_dict
 from grounding_eval.tasks.locations import builtin_task_dir, include_search_dirs
 
 __all__ = ["TaskManager", "builtin_task_dir", "include_search_dirs"]
@@ -66,7 +66,7 @@ class TaskManager:
         self._plugin_tasks = plugin_tasks
         self._entries: list[_Entry] | None = None
         self._by_name: dict[str, _Entry] | None = None
-        self._loaded: dict[str, TaskConfig] = {}
+        self._loaded: dict[str, TaskFile] = {}
 
     # -- discovery ---------------------------------------------------------------------------------
 
@@ -160,7 +160,7 @@ class TaskManager:
                 found.setdefault(f.stem, f)
         return found
 
-    def _get_version(self, name: str) -> TaskConfig:
+    def _get_version(self, name: str) -> TaskFile:
         """`NAME@VERSION`: the current task when it is at that version, else its archived file."""
         base, _, ver = name.partition("@")
         current = self.get(base)
@@ -182,7 +182,7 @@ class TaskManager:
             )
         return cfg
 
-    def get(self, name: str) -> TaskConfig:
+    def get(self, name: str) -> TaskFile:
         """The validated config of one task; `NAME@VERSION` gives that version (current or archived)."""
         if name in self._loaded:
             return self._loaded[name]
@@ -212,20 +212,22 @@ class TaskManager:
         self.get(name)
         return self._index()[name].origin
 
-    def all(self) -> dict[str, TaskConfig]:
+    def all(self) -> dict[str, TaskFile]:
         """Every task, validated; raises on the first bad file."""
         return {n: self.get(n) for n in self.names()}
 
     def describe(self) -> list[dict[str, Any]]:
-        """One row per task for `grounding-eval tasks`: name, version, dataset, encoder, source."""
+        """One row per task for `grounding-eval tasks`: name, version, dataset, encoder, source (dataset and
+        encoder "-" for a kind whose config has none: a plugin's kind need not have either)."""
         rows = []
         for name, cfg in self.all().items():
+            dataset, encoder = getattr(cfg, "dataset", None), getattr(cfg, "perception_encoder", None)
             rows.append(
                 {
                     "name": name,
                     "version": cfg.version,
-                    "dataset": cfg.dataset.name,
-                    "encoder": cfg.perception_encoder.name,
+                    "dataset": dataset.name if dataset is not None else "-",
+                    "encoder": encoder.name if encoder is not None else "-",
                     "source": self._index()[name].origin,
                 }
             )

@@ -18,7 +18,6 @@ cannot read from GGUF, a corrupt file) is one GroundingEvalError line.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata as md
 import io
 import json
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from grounding_eval import paths
+from grounding_eval.atomic import file_sha256
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text.fingerprints import weights_sha256
 
@@ -38,14 +38,6 @@ OFFLINE_GGUF = {
 }
 SOURCE_FILE = "gguf_source.json"  # written beside the converted weights: where they came from
 FORMAT = 1  # bump when the conversion below changes what it writes
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _need_gguf(what: str) -> Any:

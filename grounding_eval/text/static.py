@@ -14,7 +14,6 @@ Only the words the prompts need are kept in memory: a file is scanned once per b
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata as md
 import re
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Annotated, Any, Literal, Sequence
 import numpy as np
 from pydantic import BeforeValidator, Field
 
+from grounding_eval.atomic import file_sha256
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.text.options import ModelArgs
@@ -58,14 +58,6 @@ WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 def words_of(text: str) -> list[str]:
     """Word tokens: letters and digits, keeping inner hyphens and apostrophes ("hip-hop", "o'clock")."""
     return WORD.findall(text)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def detect_format(path: Path) -> str:
@@ -111,7 +103,7 @@ class StaticVectors:
             self.provenance = f"{dist}=={md.version(dist)}"
             self._npy = root / "glove_6B_50d_emb.npy"
             self._parquet = root / "glove_6B_index.parquet"
-            self.sha256 = _sha256(self._npy)
+            self.sha256 = file_sha256(self._npy)
             self.dim = int(np.load(self._npy, mmap_mode="r").shape[1])
             self.vocab_lower = True
             return
@@ -124,7 +116,7 @@ class StaticVectors:
         self.path = path
         self.format = detect_format(path) if fmt == "auto" else fmt
         self.provenance = str(path.resolve())
-        self.sha256 = _sha256(path)
+        self.sha256 = file_sha256(path)
         self.dim, self.vocab_lower = self._peek()
 
     def _peek(self) -> tuple[int, bool]:
