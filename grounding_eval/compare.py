@@ -4,17 +4,19 @@
     exit 1  at least one did (a regression; with --two-sided, also a rise: "the numbers moved")
     exit 2  bad input, or the two files do not measure the same thing (named; --allow-mismatch compares anyway)
 
-What every kind shares lives here: the verdict on one metric (a one-sided t-test threshold at level
-`--alpha`, or a fixed `--tolerance`), the tasks both files hold, the setup checks every kind makes (task
-version, scored config, encoder identity, dataset), and the table. What is compared, and over which unit
-(the probe's runs, the generative kind's clips), is the kind's own `compare` module, named in the kinds
-table. Scores come from the units, not the summary (`leaderboard.checks.check_summary` refuses a mismatch).
+What every kind shares lives here: the loop over the tasks both files hold, the verdict on one metric
+(`Rule`: a one-sided t-test threshold at level `--alpha`, or a fixed `--tolerance`), the setup checks every
+kind makes (task version, scored config, encoder identity, dataset), and the table. What is compared, and
+over which unit (the probe's runs, the generative kind's clips), is the kind's own `compare` module, named in
+the kinds table: `CAPTION`, `setup_differences(old, new, task) -> (blocking, notes)` and
+`compare_task(old, new, task, metrics, rule, blocking, notes) -> [MetricDiff]`. Scores come from the units, not the summary (`leaderboard.checks.check_summary` refuses a mismatch).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Sequence
 
 import numpy as np
@@ -45,7 +47,7 @@ class Comparison:
     diffs: list[MetricDiff]
     blocking: list[str]  # differences that make the two not comparable
     notes: list[str]  # differences that are named but do not stop the comparison
-    caption: str = "% of the probe's scores, mean ± standard error over runs; Δ = new − baseline"  # the kind's unit
+    caption: str  # what was compared over which unit (the kind's CAPTION)
 
     @property
     def regressed(self) -> bool:
@@ -107,17 +109,26 @@ def threshold(old: np.ndarray, new: np.ndarray, paired: bool, alpha: float) -> t
     return float(stats.t.ppf(1 - alpha, df) * se), "Welch t"
 
 
-def verdict(task: str, metric: str, xo: np.ndarray, xn: np.ndarray, paired: bool, tolerance: float | None,
-            alpha: float, two_sided: bool, cis: tuple[list[float] | None, list[float] | None] = (None, None)) -> MetricDiff:
-    """One metric's change between per-unit scores `xo` (baseline) and `xn` (new), its threshold and verdict."""
-    if tolerance is not None:
-        thr, method = tolerance, "fixed"
-    else:
-        thr, method = threshold(xo, xn, paired, alpha)
-    delta = float(xn.mean() - xo.mean())
-    eps = 1e-12  # equal numbers never count as a move
-    verdict = "DROP" if delta < -(thr + eps) else ("RISE" if two_sided and delta > thr + eps else "ok")
-    return MetricDiff(task, metric, stat(xo, cis[0]), stat(xn, cis[1]), delta, thr, method, verdict)
+@dataclass(frozen=True)
+class Rule:
+    """How one metric's change is judged: against a fixed `tolerance`, else against the drop a one-sided t-test at
+    level `alpha` would call real (`threshold`); with `two_sided`, a rise beyond it fails too."""
+
+    tolerance: float | None = None
+    alpha: float = DEFAULT_ALPHA
+    two_sided: bool = False
+
+    def judge(self, task: str, metric: str, xo: np.ndarray, xn: np.ndarray, paired: bool,
+              cis: tuple[list[float] | None, list[float] | None] = (None, None)) -> MetricDiff:
+        """The change between per-unit scores `xo` (baseline) and `xn` (new), its threshold and verdict."""
+        if self.tolerance is not None:
+            thr, method = self.tolerance, "fixed"
+        else:
+            thr, method = threshold(xo, xn, paired, self.alpha)
+        delta = float(xn.mean() - xo.mean())
+        eps = 1e-12  # equal numbers never count as a move
+        verdict = "DROP" if delta < -(thr + eps) else ("RISE" if self.two_sided and delta > thr + eps else "ok")
+        return MetricDiff(task, metric, stat(xo, cis[0]), stat(xn, cis[1]), delta, thr, method, verdict)
 
 
 def common_tasks(old: ResultsFile, new: ResultsFile, tasks: Sequence[str] | None, notes: list[str]) -> list[str]:
@@ -138,7 +149,7 @@ def common_tasks(old: ResultsFile, new: ResultsFile, tasks: Sequence[str] | None
     return common
 
 
-def _same_kind(old: ResultsFile | dict[str, Any], new: ResultsFile | dict[str, Any]) -> tuple[ResultsFile, ResultsFile, Any]:
+def _same_kind(old: ResultsFile | dict[str, Any], new: ResultsFile | dict[str, Any]) -> tuple[ResultsFile, ResultsFile, ModuleType]:
     old, new = as_results(old, "baseline"), as_results(new, "new")
     if old.kind != new.kind:
         raise GroundingEvalError(f"compare: the baseline is a {old.kind} results file and the new one a {new.kind} one; "
@@ -157,10 +168,19 @@ def setup_differences(old: ResultsFile | dict[str, Any], new: ResultsFile | dict
 def compare(old: ResultsFile | dict[str, Any], new: ResultsFile | dict[str, Any], *, tolerance: float | None = None,
             alpha: float = DEFAULT_ALPHA, two_sided: bool = False, metrics: Sequence[str] | None = None,
             tasks: Sequence[str] | None = None) -> Comparison:
-    """Per task in both files and per metric (the kind says which, over which unit): the change, its threshold
-    and a verdict."""
-    old, new, kind_compare = _same_kind(old, new)
-    return kind_compare.compare(old, new, tolerance=tolerance, alpha=alpha, two_sided=two_sided, metrics=metrics, tasks=tasks)
+    """Per task in both files: what differs (the kind's `setup_differences`), then per metric the change, its
+    threshold and a verdict (the kind's `compare_task` says which metrics, over which unit)."""
+    old, new, kind = _same_kind(old, new)
+    rule = Rule(tolerance, alpha, two_sided)
+    blocking: list[str] = []
+    notes: list[str] = []
+    diffs: list[MetricDiff] = []
+    for task in common_tasks(old, new, tasks, notes):
+        b, n = kind.setup_differences(old, new, task)
+        blocking += b
+        notes += n
+        diffs += kind.compare_task(old, new, task, metrics, rule, blocking, notes)
+    return Comparison(diffs, blocking, notes, kind.CAPTION)
 
 
 def _pct(stat: dict[str, Any]) -> str:

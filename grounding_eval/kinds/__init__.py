@@ -26,7 +26,7 @@ class TaskKind:
     config: str  # the task file's model: a tasks.config.TaskFile subclass
     run: str  # run(args, console) -> exit code: `grounding-eval --task T` for tasks of this kind
     results: str  # the results file's model: a results.ResultsFile subclass
-    compare: str  # module with compare(old, new, **options) -> compare.Comparison and setup_differences(old, new, task)
+    compare: str  # module with CAPTION, setup_differences and compare_task (grounding_eval/compare.py says what each is)
     leaderboard: str  # module with the kind's leaderboard rules (leaderboard/rules.py lists them)
     commands: dict[str, str] = field(default_factory=dict)  # subcommands of its own: name -> module with cmd(argv, console)
     schemas: dict[str, str] = field(default_factory=dict)  # more `grounding-eval schema` names -> pydantic model

@@ -7,10 +7,11 @@ from typing import Sequence
 
 import numpy as np
 
-from grounding_eval.compare import DEFAULT_ALPHA, Comparison, MetricDiff, Setup, common_tasks, setup_blocking, verdict
+from grounding_eval.compare import MetricDiff, Rule, Setup, setup_blocking
 from grounding_eval.errors import GroundingEvalError
 from toy_kind.results import ToyResults
 
+CAPTION = "% of the toy score, mean ± standard error over items; Δ = new − baseline"
 # Neither changes an item's score: the bootstrap's seed and resamples only change the reported error.
 SAMPLING_KEYS = ("seed", "bootstrap_resamples")
 
@@ -30,18 +31,10 @@ def setup_differences(old: ToyResults, new: ToyResults, task: str) -> tuple[list
     return setup_blocking(task, setup(old, task), setup(new, task)), notes
 
 
-def compare(old: ToyResults, new: ToyResults, *, tolerance: float | None = None, alpha: float = DEFAULT_ALPHA,
-            two_sided: bool = False, metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None) -> Comparison:
-    """Per task in both files: the change of the mean over the items, its threshold and a verdict."""
+def compare_task(old: ToyResults, new: ToyResults, task: str, metrics: Sequence[str] | None, rule: Rule,
+                 blocking: list[str], notes: list[str]) -> list[MetricDiff]:
+    """The change of the mean over the items, paired over the items when both scored as many."""
     if metrics and list(metrics) != ["mean"]:
         raise GroundingEvalError(f"--metrics: the toy kind has one metric, 'mean', not {', '.join(metrics)}")
-    blocking: list[str] = []
-    notes: list[str] = []
-    diffs: list[MetricDiff] = []
-    for task in common_tasks(old, new, tasks, notes):
-        b, n = setup_differences(old, new, task)
-        blocking += b
-        notes += n
-        xo, xn = np.array(old.tasks[task].items), np.array(new.tasks[task].items)
-        diffs.append(verdict(task, "mean", xo, xn, len(xo) == len(xn), tolerance, alpha, two_sided))
-    return Comparison(diffs, blocking, notes, caption="% of the toy score, mean ± standard error over items; Δ = new − baseline")
+    xo, xn = np.array(old.tasks[task].items), np.array(new.tasks[task].items)
+    return [rule.judge(task, "mean", xo, xn, len(xo) == len(xn))]

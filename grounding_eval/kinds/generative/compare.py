@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from grounding_eval.compare import DEFAULT_ALPHA, Comparison, MetricDiff, Setup, common_tasks, setup_blocking, verdict
+from grounding_eval.compare import MetricDiff, Rule, Setup, setup_blocking
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds.generative.outcomes import OK
 from grounding_eval.kinds.generative.results import GenerativeResults
@@ -78,48 +78,38 @@ def clip_metric(metric: str, rank: int) -> float:
     return score
 
 
-def compare(old: GenerativeResults, new: GenerativeResults, *, tolerance: float | None = None,
-                       alpha: float = DEFAULT_ALPHA, two_sided: bool = False, metrics: Sequence[str] | None = None,
-                       tasks: Sequence[str] | None = None) -> Comparison:
-    """Per task: valid-audio rate, and each score with failures as silence and over valid clips, paired by clip."""
-    blocking: list[str] = []
-    notes: list[str] = []
-    diffs: list[MetricDiff] = []
-    for task in common_tasks(old, new, tasks, notes):
-        b, n = setup_differences(old, new, task)
-        blocking += b
-        notes += n
-        ro, rn = old.results[task], new.results[task]
-        if ro.main_metric != rn.main_metric:
-            blocking.append(f"{task}: main metric {ro.main_metric} (baseline) vs {rn.main_metric} (new)")
-        scores = list(metrics) if metrics else [ro.main_metric]
-        per_old = {m: clip_scores(old, task, m) for m in scores}
-        per_new = {m: clip_scores(new, task, m) for m in scores}
-        first = scores[0]
-        keys = [k for k in per_old[first] if k in per_new[first]]
-        if len(keys) < len(per_old[first]) or len(keys) < len(per_new[first]):
-            notes.append(f"{task}: {len(keys)} (prompt, sample) clips in both files ({len(per_old[first])} in the baseline, "
-                         f"{len(per_new[first])} in the new); only those are compared")
-        if not keys:
-            raise GroundingEvalError(f"compare: {task}: the two files share no (prompt, sample) clip")
-        so, sn = ro.results.systems[ro.main_system], rn.results.systems[rn.main_system]
-        if ro.main_system != rn.main_system:
-            notes.append(f"{task}: system {ro.main_system} (baseline) vs {rn.main_system} (new), {len(keys)} clips paired by "
-                         "prompt and sample")
-        valid_o = np.array([per_old[first][k][0] for k in keys], float)
-        valid_n = np.array([per_new[first][k][0] for k in keys], float)
-        diffs.append(verdict(task, VALID_AUDIO, valid_o, valid_n, True, tolerance, alpha, two_sided,
-                              (so.outcomes.valid_rate_interval, sn.outcomes.valid_rate_interval)))
-        both_valid = [k for k in keys if per_old[first][k][0] and per_new[first][k][0]]
-        for m in scores:
-            xo, xn = (np.array([per[m][k][1] for k in keys]) for per in (per_old, per_new))
-            cis = tuple(getattr(s.failures_as_silence.metric(m), "ci", None) for s in (so, sn))
-            diffs.append(verdict(task, f"{m} (failures as silence)", xo, xn, True, tolerance, alpha, two_sided, cis))
-            if len(both_valid) >= 2:
-                xo, xn = (np.array([per[m][k][1] for k in both_valid]) for per in (per_old, per_new))
-                diffs.append(verdict(task, f"{m} (clips valid in both)", xo, xn, True, tolerance, alpha, two_sided))
-            else:
-                notes.append(f"{task}: {len(both_valid)} clip(s) valid in both files: {m} over valid clips not compared")
-    return Comparison(diffs, blocking, notes, CAPTION)
-
-
+def compare_task(old: GenerativeResults, new: GenerativeResults, task: str, metrics: Sequence[str] | None, rule: Rule,
+                 blocking: list[str], notes: list[str]) -> list[MetricDiff]:
+    """Valid-audio rate, and each score with failures as silence and over valid clips, paired by clip."""
+    ro, rn = old.results[task], new.results[task]
+    if ro.main_metric != rn.main_metric:
+        blocking.append(f"{task}: main metric {ro.main_metric} (baseline) vs {rn.main_metric} (new)")
+    scores = list(metrics) if metrics else [ro.main_metric]
+    per_old = {m: clip_scores(old, task, m) for m in scores}
+    per_new = {m: clip_scores(new, task, m) for m in scores}
+    first = scores[0]
+    keys = [k for k in per_old[first] if k in per_new[first]]
+    if len(keys) < len(per_old[first]) or len(keys) < len(per_new[first]):
+        notes.append(f"{task}: {len(keys)} (prompt, sample) clips in both files ({len(per_old[first])} in the baseline, "
+                     f"{len(per_new[first])} in the new); only those are compared")
+    if not keys:
+        raise GroundingEvalError(f"compare: {task}: the two files share no (prompt, sample) clip")
+    so, sn = ro.results.systems[ro.main_system], rn.results.systems[rn.main_system]
+    if ro.main_system != rn.main_system:
+        notes.append(f"{task}: system {ro.main_system} (baseline) vs {rn.main_system} (new), {len(keys)} clips paired by "
+                     "prompt and sample")
+    valid_o = np.array([per_old[first][k][0] for k in keys], float)
+    valid_n = np.array([per_new[first][k][0] for k in keys], float)
+    diffs = [rule.judge(task, VALID_AUDIO, valid_o, valid_n, True,
+                        (so.outcomes.valid_rate_interval, sn.outcomes.valid_rate_interval))]
+    both_valid = [k for k in keys if per_old[first][k][0] and per_new[first][k][0]]
+    for m in scores:
+        xo, xn = (np.array([per[m][k][1] for k in keys]) for per in (per_old, per_new))
+        cis = tuple(getattr(s.failures_as_silence.metric(m), "ci", None) for s in (so, sn))
+        diffs.append(rule.judge(task, f"{m} (failures as silence)", xo, xn, True, cis))
+        if len(both_valid) >= 2:
+            xo, xn = (np.array([per[m][k][1] for k in both_valid]) for per in (per_old, per_new))
+            diffs.append(rule.judge(task, f"{m} (clips valid in both)", xo, xn, True))
+        else:
+            notes.append(f"{task}: {len(both_valid)} clip(s) valid in both files: {m} over valid clips not compared")
+    return diffs

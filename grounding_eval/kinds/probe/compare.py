@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from grounding_eval.compare import DEFAULT_ALPHA, Comparison, MetricDiff, Setup, common_tasks, setup_blocking, verdict
+from grounding_eval.compare import MetricDiff, Rule, Setup, setup_blocking
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds.probe.results import Results
 
@@ -43,6 +43,9 @@ def _scored_config(config: dict[str, Any]) -> dict[str, Any]:
         probe = {**PROBE_KEY_DEFAULTS, **out["probe"]}
         out["probe"] = {k: v for k, v in probe.items() if k not in SCORE_NEUTRAL_PROBE_KEYS}
     return out
+
+
+CAPTION = "% of the probe's scores, mean ± standard error over runs; Δ = new − baseline"
 
 
 def _runs_scores(res: Results, task: str, metric: str) -> np.ndarray:
@@ -74,25 +77,15 @@ def setup_differences(old: Results, new: Results, task: str) -> tuple[list[str],
     return blocking, notes
 
 
-def compare(old: Results, new: Results, *, tolerance: float | None = None,
-            alpha: float = DEFAULT_ALPHA, two_sided: bool = False, metrics: Sequence[str] | None = None,
-            tasks: Sequence[str] | None = None) -> Comparison:
-    """Per task in both files and per probe metric: the change over the runs, its threshold and a verdict."""
-    blocking: list[str] = []
-    notes: list[str] = []
-    diffs: list[MetricDiff] = []
-    for task in common_tasks(old, new, tasks, notes):
-        b, n = setup_differences(old, new, task)
-        blocking += b
-        notes += n
-        paired = _paired(old, new, task)
-        gated = [m for m in old.results[task].probe if m in new.results[task].probe]
-        if metrics:
-            unknown = [m for m in metrics if m not in gated]
-            if unknown:
-                raise GroundingEvalError(f"--metrics: {unknown[0]!r} is not in both files for {task}; valid: {', '.join(gated)}")
-            gated = [m for m in gated if m in metrics]
-        for metric in gated:
-            diffs.append(verdict(task, metric, _runs_scores(old, task, metric), _runs_scores(new, task, metric), paired,
-                                  tolerance, alpha, two_sided))
-    return Comparison(diffs, blocking, notes)
+def compare_task(old: Results, new: Results, task: str, metrics: Sequence[str] | None, rule: Rule,
+                 blocking: list[str], notes: list[str]) -> list[MetricDiff]:
+    """Every probe metric both files hold (or `metrics`): the change over the runs, paired when the runs match."""
+    paired = _paired(old, new, task)
+    gated = [m for m in old.results[task].probe if m in new.results[task].probe]
+    if metrics:
+        unknown = [m for m in metrics if m not in gated]
+        if unknown:
+            raise GroundingEvalError(f"--metrics: {unknown[0]!r} is not in both files for {task}; valid: {', '.join(gated)}")
+        gated = [m for m in gated if m in metrics]
+    return [rule.judge(task, metric, _runs_scores(old, task, metric), _runs_scores(new, task, metric), paired)
+            for metric in gated]

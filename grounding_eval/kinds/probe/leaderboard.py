@@ -309,7 +309,7 @@ def task_table(task: str, entries: list[BoardEntry]) -> str:
 def html_section(task: str, entries: list[BoardEntry]) -> str:
     """The task's section: bar chart and table of single-layer entries, then the layer sweeps."""
     rows, sweeps = [e for e in entries if not e.sweep], [e for e in entries if e.sweep]
-    t0 = entries[0].task_data
+    t0 = (rows or sweeps)[0].task_data  # the header describes the table's top entry
     return (f'<section class="task"><h2>{esc(task)} <small>v{esc(t0.version)} · {esc(t0.dataset.name)}: '
             f'{esc(t0.dataset.n_concepts)} concepts, {esc(t0.dataset.n_instances)} instances · '
             f'hash <code>{esc(t0.hash[:12])}</code></small></h2>'
@@ -323,7 +323,7 @@ def html_section(task: str, entries: list[BoardEntry]) -> str:
 def markdown_section(task: str, entries: list[BoardEntry]) -> list[str]:
     """The task's table in the README, then one line per layer sweep."""
     rows, sweeps = [e for e in entries if not e.sweep], [e for e in entries if e.sweep]
-    main = entries[0].result.main_metric
+    main = (rows or sweeps)[0].result.main_metric
     controls = _controls(rows)
     lines = [f"## {md_escape(task)}", "",
              "| model | revision | backbone | " + f"{md_escape(main)} probe | "
