@@ -36,36 +36,26 @@ LEARNING_RATES = (0.003, 0.01, 0.03)
 
 
 def offline_embeddings(task: str, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(text per concept, audio per clip, concept index per clip) of `task` with `model`, via the cache."""
+    """(text per concept, audio per clip, concept index per clip) of `task` with `model`, via the cache: the
+    probe kind's own steps, as a run takes them."""
     from rich.console import Console
 
     from grounding_eval import paths, plugins
     from grounding_eval.cache import EmbeddingCache
-    from grounding_eval.kinds.probe.runner import (
-        _per_concept,
-        _perception_embeddings,
-        _Reporter,
-        _text_embeddings,
-        concept_span,
-        select_instances,
-    )
+    from grounding_eval.embedding import build_instances, instance_vectors, perception_encoder
+    from grounding_eval.kinds.probe.steps import concept_vectors
+    from grounding_eval.progress import Reporter
     from grounding_eval.tasks.manager import TaskManager
 
     cfg = TaskManager([]).get(task)
     regs = plugins.registries()
-    rep = _Reporter(Console(stderr=True), True)
+    rep = Reporter(Console(stderr=True), True)
     cache = EmbeddingCache(paths.embeddings_dir())
-    ds = regs.datasets.build(cfg.dataset.name, cfg.dataset.args, "dataset.args")
-    instances = select_instances(ds, cfg.max_instances_per_concept, cfg.seed)
-    flat = [tpl.format(concept=c.text) for tpl in cfg.prompt_templates for c in ds.concepts]
-    spans = [concept_span(tpl, c.text) for tpl in cfg.prompt_templates for c in ds.concepts]
+    inst = build_instances(task, cfg, regs)
     text_encoder = regs.text_encoders.get("hf").obj(model)
-    text, _ = _text_embeddings(text_encoder, flat, spans, cache, rep, model)
-    text = _per_concept(text, len(cfg.prompt_templates), len(ds.concepts))
-    encoder = regs.perception_encoders.get(cfg.perception_encoder.name).obj(**cfg.perception_encoder.args)
-    audio, _ = _perception_embeddings(encoder, instances, cache, rep)
-    index = {c.name: i for i, c in enumerate(ds.concepts)}
-    return np.asarray(text), np.asarray(audio), np.array([index[i.concept] for i in instances])
+    text = concept_vectors(task, cfg, inst.dataset.concepts, text_encoder, None, model, cache, rep).variants["probe"]
+    audio, _ = instance_vectors(perception_encoder(task, cfg, regs, "cpu"), inst.instances, cache, rep)
+    return np.asarray(text), np.asarray(audio), inst.concept_of
 
 
 def planted_embeddings(classes: int, clips: int, d_audio: int, d_text: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
