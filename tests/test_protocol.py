@@ -87,6 +87,15 @@ def test_metrics_ranks_and_chance():
     assert metrics.accuracy_at_k_chance(144, [3])["accuracy@3"] == 3 / 144
 
 
+def test_scores_read_off_one_rank_and_their_chance():
+    """The per-clip scores the generative kind, its compare and the leaderboard recompute from a stored rank,
+    worked out by hand: accuracy@K counts rank K itself, MRR's chance averages 1/rank over ALL n ranks."""
+    assert [metrics.rank_score("accuracy@3", r) for r in (1, 3, 4)] == [1.0, 1.0, 0.0]
+    assert metrics.rank_score("mrr", 4) == 0.25 and metrics.rank_score("kad", 1) is None
+    chance = metrics.rank_score_chance(["mrr", "accuracy@3", "accuracy@5", "kad"], 4)
+    assert chance == pytest.approx({"mrr": (1 + 1 / 2 + 1 / 3 + 1 / 4) / 4, "accuracy@3": 0.75, "accuracy@5": 1.0})
+
+
 # --------------------------------------------------------------------------------------------------
 # Planted structure: audio = W . text + noise. The protocol must find the map when it is there, lose it
 # as noise grows, and find nothing when the class link is destroyed; the permuted control must sit at
