@@ -5,7 +5,9 @@ a default and change the numbers, so every unknown key, wrong type or out-of-ran
 names the file, the line and what would be valid. The schema is a set of frozen pydantic models
 (`extra="forbid"`); line numbers survive `include:` merging because every value carries its (file, line)
 provenance until pydantic has checked it, and pydantic's error location is mapped back onto it.
-`task_json_schema()` publishes the same schema for editors (`grounding-eval schema task`).
+`task_json_schema()` publishes the same schema for editors (`grounding-eval schema task`). Hostile files are
+refused before they cost anything: the file size is bounded before parsing, the node count and nesting while
+composing, and alias expansion while building the tree (`MAX_TASK_*`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,6 +43,20 @@ __all__ = [
     "Section",
     "TaskFile",
 ]
+
+MAX_TASK_FILE_BYTES = 1 << 20
+"""A task file's size bound (1 MiB), checked before anything is parsed: the largest shipped or plugin task file
+is about 5 KB, so this is 200 times any real one; a 50 MB file would otherwise take minutes to parse and be
+copied into every results file."""
+MAX_TASK_VALUES = 50_000
+"""How many keys and values one task file may hold, each use of an alias counted in full: the largest shipped
+task file holds 99 (500 times fewer). Nine nested aliases ("billion laughs") would expand to 9**9 = 387 million
+values and hang every command whose --include-path holds the file; 50,000 take a second or two to parse at worst
+(one-character list items) and a tenth of a second to build."""
+MAX_TASK_DEPTH = 64
+"""How deeply lists and mappings may nest: task files nest four levels; thousands would exhaust Python's stack."""
+MAX_INCLUDE_DEPTH = 32
+"""How long a chain of `include:` files may be: a task builds on a base or two."""
 
 _TASK_NAME = re.compile(r"[a-z0-9_]+")
 _YAML12_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -171,26 +187,96 @@ def _fail(loc: _Loc | None, file: str, msg: str) -> GroundingEvalError:
     return GroundingEvalError(f"{where}: {msg}".replace("\n", " "))
 
 
-def _from_node(node: yaml.Node, file: str, constructor: yaml.constructor.SafeConstructor) -> _Loc:
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, _Loc] = {}
-        for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
-            kline = key_node.start_mark.line + 1
-            if not isinstance(key, str):
-                raise GroundingEvalError(f"{file}:{kline}: keys must be strings, got {key!r}")
-            if key in out:
-                # YAML keeps the last silently; in a task file that is almost always a mistake.
-                raise GroundingEvalError(f"{file}:{kline}: duplicate key {key!r} (first at line {out[key].line})")
-            child = _from_node(value_node, file, constructor)
-            # Errors about an entry point at its key, which is where the user will look.
-            child.line = kline
-            out[key] = child
-        return _Loc(out, file, line)
-    if isinstance(node, yaml.SequenceNode):
-        return _Loc([_from_node(n, file, constructor) for n in node.value], file, line)
-    return _Loc(constructor.construct_object(node, deep=True), file, line)
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe composer, refusing a file with too many nodes or nested too deeply while it composes: a
+    hostile file costs at most MAX_TASK_VALUES nodes of parsing, and never exhausts Python's stack."""
+
+    def __init__(self, text: str, shown: str) -> None:
+        super().__init__(text)
+        self.ge_shown, self.ge_nodes, self.ge_depth = shown, 0, 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.ge_nodes += 1
+        self.ge_depth += 1
+        try:
+            if self.ge_nodes > MAX_TASK_VALUES or self.ge_depth > MAX_TASK_DEPTH:
+                line = self.peek_event().start_mark.line + 1
+                problem = (_too_deep() if self.ge_depth > MAX_TASK_DEPTH else
+                           f"more than {MAX_TASK_VALUES} keys and values; a task file may hold at most "
+                           f"{MAX_TASK_VALUES} (real ones hold about a hundred)")
+                raise GroundingEvalError(f"{self.ge_shown}:{line}: {problem}")
+            return super().compose_node(parent, index)
+        finally:
+            self.ge_depth -= 1
+
+
+def _too_deep() -> str:
+    return f"lists and mappings nested more than {MAX_TASK_DEPTH} levels deep; a task file's sections nest a few levels"
+
+
+@dataclass
+class _Walk:
+    """One file's walk from composed YAML nodes to the provenance tree. Every use of an alias is expanded into
+    values of its own, so the walk counts what it builds (MAX_TASK_VALUES: a "billion laughs" of nested aliases
+    is refused after that many values, not after 9**9) and refuses an alias inside the list or mapping it names."""
+
+    file: str
+    constructor: yaml.constructor.SafeConstructor
+    built: int = 0
+    seen: set[int] = field(default_factory=set)  # nodes built once: meeting one again is a use of its alias
+    open: set[int] = field(default_factory=set)  # the lists and mappings being built (the current path)
+
+    def enter(self, node: yaml.Node, at: int) -> int:
+        """Count `node` and return the line it is used at (an alias's use: `at`, the line of its parent's use)."""
+        self.built += 1
+        line = node.start_mark.line + 1 if id(node) not in self.seen else at
+        self.seen.add(id(node))
+        if self.built > MAX_TASK_VALUES:
+            raise GroundingEvalError(f"{self.file}:{line}: YAML aliases expand to more than {MAX_TASK_VALUES} keys "
+                                     f"and values; a task file may hold at most {MAX_TASK_VALUES}, each use of an "
+                                     "alias counted in full: write the values out instead")
+        if id(node) in self.open:
+            raise GroundingEvalError(f"{self.file}:{line}: a recursive alias (it names a list or mapping that contains "
+                                     "it); a task file's values must be finite")
+        if len(self.open) >= MAX_TASK_DEPTH:
+            raise GroundingEvalError(f"{self.file}:{line}: {_too_deep()}")
+        return line
+
+
+def _from_node(node: yaml.Node, walk: _Walk, at: int) -> _Loc:
+    """The provenance tree of a composed node; `at` is the line its parent is used at (for errors in aliases)."""
+    at = walk.enter(node, at)
+    line, file = node.start_mark.line + 1, walk.file
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        walk.open.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return _Loc([_from_node(n, walk, at) for n in node.value], file, line)
+            return _Loc(_mapping(node, walk, at), file, line)
+        finally:
+            walk.open.discard(id(node))
+    return _Loc(walk.constructor.construct_object(node, deep=True), file, line)
+
+
+def _mapping(node: yaml.MappingNode, walk: _Walk, at: int) -> dict[str, _Loc]:
+    out: dict[str, _Loc] = {}
+    file = walk.file
+    for key_node, value_node in node.value:
+        kline = walk.enter(key_node, at)
+        if not isinstance(key_node, yaml.ScalarNode):  # never built: an aliased key could be a whole bomb
+            shape = "mapping" if isinstance(key_node, yaml.MappingNode) else "list"
+            raise GroundingEvalError(f"{file}:{kline}: keys must be strings, got a {shape}")
+        key = walk.constructor.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            raise GroundingEvalError(f"{file}:{kline}: keys must be strings, got {key!r}")
+        if key in out:
+            # YAML keeps the last silently; in a task file that is almost always a mistake.
+            raise GroundingEvalError(f"{file}:{kline}: duplicate key {key!r} (first at line {out[key].line})")
+        child = _from_node(value_node, walk, kline)
+        # Errors about an entry point at its key, which is where the user will look.
+        child.line = kline
+        out[key] = child
+    return out
 
 
 def _from_plain(value: Any, source: str) -> _Loc:
@@ -206,24 +292,45 @@ def _from_plain(value: Any, source: str) -> _Loc:
     return _Loc(value, source, None)
 
 
-def _parse_file(path: Path, shown: str) -> _Loc:
-    """Compose one YAML file into a provenance tree (no include resolution)."""
+def _read_text(path: Path, shown: str) -> str:
+    """A task file's text, refused before any parsing when it is larger than MAX_TASK_FILE_BYTES or not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_TASK_FILE_BYTES + 1)  # never more, whatever the file's size
     except OSError as exc:
         raise GroundingEvalError(f"{shown}: cannot read task file: {exc.strerror or exc}") from exc
+    if len(data) > MAX_TASK_FILE_BYTES:
+        try:
+            size = f"{path.stat().st_size:,} bytes"
+        except OSError:
+            size = f"more than {MAX_TASK_FILE_BYTES:,} bytes"
+        raise GroundingEvalError(f"{shown}: task file is {size}; a task file may have at most {MAX_TASK_FILE_BYTES:,} "
+                                 "bytes (1 MiB; real ones are a few KB): is it the right file?")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise GroundingEvalError(f"{shown}:{line}: not UTF-8 text (byte {data[exc.start]:#04x}); a task file must be "
+                                 "UTF-8 YAML") from exc
+
+
+def _parse_file(path: Path, shown: str) -> _Loc:
+    """Compose one YAML file into a provenance tree (no include resolution), within the bounds above."""
+    loader = _BoundedLoader(_read_text(path, shown), shown)
+    try:
+        node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         raise GroundingEvalError(f"{shown}{line}: invalid YAML: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
         raise GroundingEvalError(f"{shown}: invalid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
     if node is None:
         return _Loc({}, shown, 1)
     try:
-        tree = _from_node(node, shown, yaml.SafeLoader(""))
+        tree = _from_node(node, _Walk(shown, yaml.SafeLoader("")), node.start_mark.line + 1)
     except yaml.MarkedYAMLError as exc:  # e.g. a bad !!tag or timestamp value
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -249,6 +356,9 @@ def _resolve_file(path: Path, shown: str, stack: tuple[Path, ...]) -> _Loc:
     if real in stack:
         chain = " -> ".join(str(p) for p in (*stack, real))
         raise GroundingEvalError(f"{shown}: include cycle: {chain}")
+    if len(stack) >= MAX_INCLUDE_DEPTH:
+        raise GroundingEvalError(f"{shown}: included through more than {MAX_INCLUDE_DEPTH} files ({stack[0]} -> ... "
+                                 f"-> {stack[-1]} -> {shown}); a task builds on a base or two")
     tree = _parse_file(path, shown)
     own: dict[str, _Loc] = dict(tree.value)
     inc = own.pop("include", None)

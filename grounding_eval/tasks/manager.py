@@ -196,6 +196,9 @@ class TaskManager:
             hint = f"did you mean {near[0]!r}? " if near else ""
             msg = f"unknown task {name!r}: {hint}list them with `grounding-eval tasks`"
             broken = self._broken()
+            own = [e for e in broken if e.path is not None and e.path.stem == name]
+            if own:  # the file named like the task could not be read: its own one-line error says why
+                raise own[0].error  # type: ignore[misc]
             if broken:  # the task may be in a file that could not be read; say so rather than guess
                 msg += f" (note: {len(broken)} task file(s) could not be read, first: {broken[0].error})"
             raise GroundingEvalError(msg)
