@@ -13,6 +13,13 @@ ogg and wav), cycled to --clips. Prints, with /proc/loadavg beside every figure:
   harness / plain loop   over a loop that decodes and embeds one file at a time
   peak memory            peak RSS of a cached run over N and 10 N clips (fresh processes)   target: flat
 
+    python bench/audio_throughput.py --long-clip [--long-seconds 3600] [--max-seconds 10] [--long-formats wav,flac,ogg]
+
+  long clip (issue 24)   one --long-seconds file of noise (wav, flac, ogg; written once into --workdir), loaded
+                         with max_seconds at 16 kHz in a fresh child process per clip and crop policy: wall time
+                         and peak RSS (ru_maxrss) of that child, with the load average; run it under
+                         PYTHONPATH=<old checkout> for the figures before bounded decoding.
+
 PaSST and CNN14 run the real architectures at random init (no weights are downloaded; speed does not
 depend on the weights).
 """
@@ -211,6 +218,54 @@ def peak_rss(args: argparse.Namespace, n: int) -> tuple[float, str]:
     return json.loads(out.strip().splitlines()[-1])["peak_rss_mb"], load()
 
 
+def long_clip_files(seconds: float, workdir: Path) -> list[str]:
+    """A `seconds`-long 44.1 kHz stereo noise file as wav, flac and ogg (written once, in blocks)."""
+    import soundfile as sf
+
+    out = []
+    for ext, sub in (("wav", "PCM_16"), ("flac", "PCM_16"), ("ogg", "VORBIS")):
+        path = workdir / f"noise_{int(seconds)}s.{ext}"
+        out.append(str(path))
+        if path.exists():
+            continue
+        rng = np.random.default_rng(0)
+        tmp = path.with_suffix(".part." + ext)
+        with sf.SoundFile(tmp, "w", 44100, 2, subtype=sub, format=ext.upper()) as f:
+            for s in range(0, int(seconds * 44100), 44100):  # 1 s blocks: larger vorbis writes crash libsndfile 1.2.2
+                n = min(44100, int(seconds * 44100) - s)
+                f.write((rng.standard_normal((n, 2)) * 0.1).astype(np.float32))
+        os.replace(tmp, path)
+    return out
+
+
+def long_child(args: argparse.Namespace) -> None:
+    """One load_audio of --long-path in this (fresh) process: its wall time and peak RSS."""
+    import grounding_eval
+    from grounding_eval.audio.io import load_audio
+
+    t = time.perf_counter()
+    wave = load_audio(args.long_path, 16000, max_seconds=args.max_seconds, crop=args.crop)
+    took = time.perf_counter() - t
+    print(json.dumps({"seconds": took, "samples": int(wave.shape[0]), "peak_rss_mb":
+                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "module": grounding_eval.__file__}))
+
+
+def long_clip(args: argparse.Namespace) -> None:
+    files = long_clip_files(args.long_seconds, Path(args.workdir))
+    print(f"one {args.long_seconds:.0f} s noise clip (44.1 kHz stereo) -> 16 kHz, max_seconds {args.max_seconds}, "
+          f"a fresh process per clip", flush=True)
+    for path in files:
+        if Path(path).suffix[1:] not in args.long_formats.split(","):
+            continue
+        for crop in ("center", "start"):
+            cmd = [sys.executable, __file__, "--long-child", "--long-path", path, "--crop", crop,
+                   "--max-seconds", str(args.max_seconds), "--workdir", args.workdir]
+            before = os.getloadavg()[0]
+            r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+            print(f"  {Path(path).suffix[1:]:>4} crop={crop:<6} {r['seconds']:8.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  "
+                  f"{r['samples']} samples   [load {before:.2f} -> {os.getloadavg()[0]:.2f}]  ({r['module']})", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backbone", default="panns")
@@ -222,10 +277,23 @@ def main() -> None:
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "ge-bench-audio"))
     p.add_argument("--count-forwards", action="store_true", help="only clips per forward over every clip")
     p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--long-clip", action="store_true", help="time and peak RSS of cropping one long file")
+    p.add_argument("--long-seconds", type=float, default=3600.0)
+    p.add_argument("--max-seconds", type=float, default=10.0)
+    p.add_argument("--long-formats", default="wav,flac,ogg", help="which of the long files to load")
+    p.add_argument("--long-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--long-path", help=argparse.SUPPRESS)
+    p.add_argument("--crop", default="center", help=argparse.SUPPRESS)
     args = p.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     if args.memory_child:
         memory_child(args)
+        return
+    if args.long_child:
+        long_child(args)
+        return
+    if args.long_clip:
+        long_clip(args)
         return
     from grounding_eval.audio.pipeline import usable_cores
 

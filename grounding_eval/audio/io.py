@@ -28,15 +28,18 @@ def _one_line(reason: object) -> str:
     return " ".join(str(reason).split()) or type(reason).__name__
 
 
-def decode(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """Read a file as (samples, channels) float32 at its native rate, raising AudioDecodeError on failure."""
+def _checked_path(path: str | os.PathLike[str]) -> str:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise AudioDecodeError(f"cannot decode audio {path!r}: no such file")
     if os.path.getsize(path) == 0:
         raise AudioDecodeError(f"cannot decode audio {path!r}: the file is empty (0 bytes)")
+    return path
+
+
+def _read(path: str, start: int = 0, frames: int = -1) -> tuple[np.ndarray, int]:
     try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        data, rate = sf.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise AudioDecodeError(f"cannot decode audio {path!r}: {_one_line(exc)}") from exc
     if data.shape[0] == 0:
@@ -44,6 +47,11 @@ def decode(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     if not np.all(np.isfinite(data)):
         raise AudioDecodeError(f"cannot decode audio {path!r}: it holds NaN or infinite samples")
     return data, int(rate)
+
+
+def decode(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Read a file as (samples, channels) float32 at its native rate, raising AudioDecodeError on failure."""
+    return _read(_checked_path(path))
 
 
 # The resampler and its quality setting: part of every audio backbone's identity (it changes the samples).
@@ -88,6 +96,85 @@ def fit_length(
     return wave
 
 
+# Containers whose frame count libsndfile takes from the file and in which it seeks to the exact sample
+# (tests/test_bounded_decode.py checks wav, flac and ogg against a whole decode). Not MP3: its frame count
+# can be an estimate (VBR without a Xing header), which would move a centre crop; MP3 is decoded whole.
+SEEKABLE_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "OGG", "AIFF", "CAF"})
+# Source audio read beyond each end of a crop. soxr HQ's filter reaches < 0.1 s (measured: a 0.1 s margin
+# already gives bit-identical crops at 8-96 kHz), so the crop's samples never see where the read stops.
+MARGIN_SECONDS = 0.5
+
+
+def _output_length(frames: int, rate: int, sample_rate: int) -> int | None:
+    """soxr's output length for `frames` input frames: round(frames * sample_rate / rate). None when that is
+    exactly halfway, where libsoxr's own rounding goes either way (its floating-point ratio decides)."""
+    twice = 2 * frames * sample_rate
+    if twice % (2 * rate) == rate:
+        return None
+    return (twice + rate) // (2 * rate)
+
+
+def _span(path: str, sample_rate: int, max_seconds: float, crop: str) -> tuple[int, int, int, int] | None:
+    """Where a crop lies in a file: (first source frame to read, source frame to stop at, the crop's first
+    sample in the whole file's resampled output, its length), or None when the file must be read whole
+    (unseekable format, unknown length, or a crop that needs nearly all of it)."""
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError):
+        return None  # decode() reports it, with the usual message
+    frames, rate = int(info.frames), int(info.samplerate)
+    total = _output_length(frames, rate, sample_rate)
+    if info.format not in SEEKABLE_FORMATS or frames <= 0 or rate <= 0 or total is None:
+        return None
+    length = max(1, int(round(max_seconds * sample_rate)))
+    if total <= length:
+        return None
+    first = (total - length) // 2 if crop == "center" else 0
+    margin = 0 if rate == sample_rate else int(np.ceil(MARGIN_SECONDS * rate))
+    lo = max(0, first * rate // sample_rate - margin)
+    hi = min(frames, -(-(first + length) * rate // sample_rate) + margin)
+    if lo == 0 and hi == frames:
+        return None
+    return lo, hi, first, length
+
+
+def _resample_at(mono: np.ndarray, offset: int, rate: int, sample_rate: int, last: bool) -> tuple[np.ndarray, int]:
+    """Resample source frames that start at `offset` in their file: (output, index of its first sample in
+    the whole file's output). The frames before `offset` go in as zeros, streamed in blocks (memory stays
+    bounded; soxr runs through zeros at thousands of times real time): soxr then works on the same block
+    and filter-phase grid as on the whole file, so the outputs away from the cut are bit-identical to it
+    (a resampler started at `offset` gives differences of a few float32 ulps instead)."""
+    stream = soxr.ResampleStream(int(rate), int(sample_rate), 1, dtype="float32", quality="HQ")
+    zeros = np.zeros(min(offset, 1 << 16), dtype=np.float32)
+    done, left = 0, offset
+    while left > 0:
+        n = min(left, zeros.shape[0])
+        done += int(stream.resample_chunk(zeros[:n]).shape[0])
+        left -= n
+    out = stream.resample_chunk(np.ascontiguousarray(mono, dtype=np.float32), last=last)
+    return np.asarray(out, dtype=np.float32), done
+
+
+def _load_bounded(path: str, sample_rate: int, max_seconds: float, crop: str) -> np.ndarray | None:
+    """The crop of a file longer than max_seconds, decoding and resampling only the frames it needs (plus
+    a margin): sample for sample what decoding, resampling and cropping the whole file gives. None when
+    the file has to be read whole."""
+    span = _span(path, sample_rate, max_seconds, crop)
+    if span is None:
+        return None
+    lo, hi, first, length = span
+    data, rate = _read(path, start=lo, frames=hi - lo)
+    if data.shape[0] != hi - lo:
+        return None  # the container's frame count was wrong: fall back to the whole file
+    mono = data.mean(axis=1, dtype=np.float32)
+    del data
+    if rate == sample_rate:
+        return mono[first - lo : first - lo + length]
+    out, at = _resample_at(mono, lo, rate, sample_rate, last=True)
+    crop_out = out[first - at : first - at + length]
+    return crop_out if first >= at and crop_out.shape[0] == length else None
+
+
 def load_audio(
     path: str | os.PathLike[str],
     sample_rate: int,
@@ -99,17 +186,25 @@ def load_audio(
     """Decode a file (wav, flac, ogg/oga, mp3, ...) to a mono float32 waveform at `sample_rate`.
 
     Channels are averaged, the rate converted with a polyphase filter, then the length policy applied
-    (see `fit_length`). Raises AudioDecodeError naming the file when it cannot be read.
+    (see `fit_length`). A clip longer than max_seconds has only its crop (and a margin) read and resampled,
+    giving the same samples as the whole file would (`_load_bounded`). Raises AudioDecodeError naming the
+    file when it cannot be read.
     """
     if max_seconds is not None and max_seconds <= 0:
         raise GroundingEvalError(f"max_seconds must be positive, got {max_seconds}")
     if min_seconds < 0:
         raise GroundingEvalError(f"min_seconds must be >= 0, got {min_seconds}")
-    data, rate = decode(path)
-    mono = data.mean(axis=1, dtype=np.float32)
-    # Crop before resampling would save time on long files, but changes edge samples; resample first so
-    # the numbers do not depend on the source's length.
-    mono = resample(mono, rate, int(sample_rate))
+    if crop not in CROP_MODES:
+        raise GroundingEvalError(f"unknown crop {crop!r}: valid are {', '.join(CROP_MODES)}")
+    path = _checked_path(path)
+    # A clip longer than max_seconds is cropped while it is decoded (issue 24: a 1-hour file no longer
+    # decodes and resamples whole); the samples are the same as resampling it whole, then cropping.
+    bounded = None if max_seconds is None else _load_bounded(path, int(sample_rate), max_seconds, crop)
+    if bounded is not None:
+        mono = bounded
+    else:
+        data, rate = _read(path)
+        mono = resample(data.mean(axis=1, dtype=np.float32), rate, int(sample_rate))
     mono = fit_length(mono, int(sample_rate), max_seconds=max_seconds, min_seconds=min_seconds, crop=crop)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
