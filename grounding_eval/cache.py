@@ -8,6 +8,7 @@ finished shard and computes only what is missing.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import zipfile
@@ -25,6 +26,18 @@ from grounding_eval.errors import GroundingEvalError
 # Data parallel: seconds without any new shard from the other processes before a process gives up waiting
 # (GROUNDING_EVAL_DP_TIMEOUT overrides). Generous: the others may still be loading a large model.
 DP_IDLE_SECONDS = 1800.0
+
+
+def write_advice(exc: OSError) -> str:
+    """What to do about a failed write into the cache: the advice that fits the error."""
+    elsewhere = "point --cache-dir / GROUNDING_EVAL_CACHE at another folder"
+    if exc.errno == errno.EROFS:
+        return f"that filesystem is read-only: {elsewhere}"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"you lack write permission there: give yourself write permission or {elsewhere}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space there or {elsewhere}"
+    return f"check that folder, or {elsewhere}"
 
 
 class EmbeddingNamespace:
@@ -86,8 +99,7 @@ class EmbeddingNamespace:
             # atomic_write left nothing half written; every shard finished before stays, so a rerun resumes.
             raise GroundingEvalError(
                 f"embedding cache: cannot write a shard in {self.dir} ({exc.strerror or type(exc).__name__}); "
-                "free space there or point --cache-dir / GROUNDING_EVAL_CACHE at another folder (finished "
-                "shards are kept: a rerun resumes)") from None
+                f"{write_advice(exc)} (finished shards are kept: a rerun resumes)") from None
         index = self._load_index()
         for k, v in zip(keys, vectors):
             index[k] = v
@@ -209,6 +221,8 @@ class EmbeddingCache:
         if not self.root.is_dir():
             return rows
         for d in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if not (d / "meta.json").exists() and not any(d.glob("shard-*.npz")):
+                continue  # not an encoder configuration: a folder a run keeps beside them (dataset-checks, generations, ...)
             meta = {}
             if (d / "meta.json").exists():
                 try:

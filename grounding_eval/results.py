@@ -14,6 +14,7 @@ import importlib.metadata as md
 import json
 import os
 import platform
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any, Literal
@@ -145,14 +146,36 @@ def validate_results(data: Any, source: str = "results") -> None:
     parse_any(data, source)
 
 
+# The largest results file a reader takes: a layer sweep of a 31-layer model is 7.5 MB; an 80-layer model at
+# 10 runs stays well inside. A bound keeps `validate /dev/zero` or a stray huge file from eating all memory.
+MAX_RESULTS_BYTES = 200 * 1024 * 1024
+
+
 def _read_json(path: str) -> Any:
+    """A results file's JSON: a regular file of at most MAX_RESULTS_BYTES, read once (never a device or a pipe)."""
+    limit = f"{MAX_RESULTS_BYTES // (1024 * 1024)} MB"
     try:
-        return json.loads(Path(path).read_text())
+        mode = os.stat(path).st_mode  # before opening: opening a FIFO would block
+        if stat.S_ISDIR(mode):
+            raise GroundingEvalError(f"{path}: is a folder; give a results .json file")
+        if not stat.S_ISREG(mode):
+            raise GroundingEvalError(f"{path}: not a regular file (a device, a pipe or a socket); give a results .json file")
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_RESULTS_BYTES:
+                raise GroundingEvalError(f"{path}: {size / 1e6:.0f} MB, larger than any results file ({limit} at most); "
+                                         "give a results .json file")
+            blob = f.read(MAX_RESULTS_BYTES + 1)  # a file still growing is cut at the bound, not read on
+        if len(blob) > MAX_RESULTS_BYTES:
+            raise GroundingEvalError(f"{path}: grew beyond {limit} while read; give a finished results .json file")
+        return json.loads(blob)
     except FileNotFoundError:
         raise GroundingEvalError(f"{path}: no such results file") from None
-    except ValueError as exc:
-        raise GroundingEvalError(f"{path}: not valid JSON ({exc})") from None
-    except OSError as exc:  # a folder, no permission, ...
+    except ValueError as exc:  # bad JSON or bad UTF-8
+        raise GroundingEvalError(f"{path}: not valid JSON ({str(exc).splitlines()[0][:200]})") from None
+    except RecursionError:
+        raise GroundingEvalError(f"{path}: not a results file (JSON nested too deeply)") from None
+    except OSError as exc:  # no permission, ...
         raise GroundingEvalError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
@@ -252,6 +275,9 @@ def check_plots(plots: bool, output_path: str | None) -> None:
 def check_output_path(output_path: str) -> None:
     """Before any work: the results file's folder must exist or be creatable, and be writable."""
     out = Path(output_path)
+    if out.suffix.lower() == ".json" and out.is_dir():  # the write would fail only after the whole run
+        raise GroundingEvalError(f"--output-path {output_path}: is a folder, not a file; give a .json file path "
+                                 "that is not a folder, or a folder without the .json suffix")
     folder = out.parent if out.suffix.lower() == ".json" else out
     probe = folder
     while not probe.exists() and probe != probe.parent:

@@ -71,7 +71,7 @@ def test_clap_score_end_to_end_matches_clap_called_directly(tiny_clap, tmp_path)
     # The same numbers from CLAP's towers called directly, on the clips the executor produced.
     info = out["tasks"]["tiny_notes_clap"]
     concepts = [c.split(",")[0].lower() for c in info["concepts"]]
-    cache = tmp_path / "cache" / "executions"
+    cache = tmp_path / "cache" / "embeddings" / "executions"
     by_sha = {json.loads(p.read_text()).get("sha256"): p.with_suffix(".wav") for p in cache.rglob("*.json")}
     wavs = [str(by_sha[e["sha256"]]) for e in info["executions"]["replay"] if e["kind"] == "ok"]
     direct = _direct_cosines(tiny_clap, wavs, [f"the sound of {c}" for c in concepts])
@@ -104,4 +104,4 @@ def test_an_unreachable_clap_checkpoint_stops_before_generating(tmp_path, monkey
                          cache_dir=str(tmp_path / "cache" / "embeddings"), show_progress=False)
     msg = str(err.value)
     assert "\n" not in msg and "scoring.clap=laion/clap-htsat-unfused" in msg and "hub cannot be reached" in msg
-    assert not (tmp_path / "cache" / "generations").exists() and not (tmp_path / "cache" / "executions").exists()
+    assert not (tmp_path / "cache" / "embeddings" / "generations").exists() and not (tmp_path / "cache" / "embeddings" / "executions").exists()

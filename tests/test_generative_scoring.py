@@ -158,12 +158,12 @@ def test_cli_refuses_without_the_flag_and_round_trips_generations(tmp_path, caps
         cli.main(base + ["--output-path", str(tmp_path / "out")])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--allow-code-execution" in err and not (tmp_path / "cache" / "executions").exists()
+    assert err.count("\n") == 1 and "--allow-code-execution" in err and not (tmp_path / "cache" / "embeddings" / "executions").exists()
     gens = tmp_path / "gens.jsonl"
     assert cli.run(base + ["--generation-only", str(gens)]) == 0
     header, *rows = [json.loads(line) for line in gens.read_text().splitlines()]
     assert header["config"]["task"] == "tiny_notes_gen" and [r["prompt_id"] for r in rows] == ["piano_A4", "flute_A4", "trumpet_A4"]
-    assert not (tmp_path / "cache" / "executions").exists()  # generating ran no program
+    assert not (tmp_path / "cache" / "embeddings" / "executions").exists()  # generating ran no program
     import io
 
     from rich.console import Console

@@ -22,6 +22,7 @@ import os
 import re
 import tempfile
 from collections import Counter, defaultdict
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -124,10 +125,27 @@ def inspect_file(path: str, check: ClipCheck) -> Verdict:
     return Verdict(sha, None, seconds)
 
 
+# Where the verdicts go while a run builds its datasets: the run's --cache-dir (`checks_in`), else the default.
+_CHECKS_DIR: ContextVar[Path | None] = ContextVar("grounding_eval_checks_dir", default=None)
+CHECKS_FOLDER = "dataset-checks"  # the verdicts' folder inside a run's --cache-dir
+
+
+@contextlib.contextmanager
+def checks_in(cache_dir: str | os.PathLike[str] | None):
+    """While building: keep the dataset checks' verdicts under `cache_dir` (a run's --cache-dir), in its
+    CHECKS_FOLDER; None keeps the default, datasets_dir()/checks."""
+    token = _CHECKS_DIR.set(Path(cache_dir) / CHECKS_FOLDER if cache_dir else None)
+    try:
+        yield
+    finally:
+        _CHECKS_DIR.reset(token)
+
+
 class VerdictCache:
     """Verdicts of earlier runs, keyed by absolute path and valid while size, mtime and check agree.
 
-    One JSON file per dataset root under datasets_dir()/checks; written atomically, so a killed run
+    One JSON file per dataset root under datasets_dir()/checks (a run's --cache-dir/dataset-checks: `checks_in`);
+    written atomically, so a killed run
     leaves either the old or the new file.
     """
 
@@ -139,7 +157,7 @@ class VerdictCache:
         if root is None:
             return
         tag = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:16]
-        self.file = datasets_dir() / "checks" / f"{tag}.json"
+        self.file = (_CHECKS_DIR.get() or datasets_dir() / "checks") / f"{tag}.json"
         try:
             blob = json.loads(self.file.read_text(encoding="utf-8"))
             if blob.get("check") == self.check_key:

@@ -16,6 +16,7 @@ import contextlib
 import inspect
 import io
 import traceback
+from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence
 
 import numpy as np
@@ -81,6 +82,31 @@ def _is_oom(exc: BaseException) -> bool:
     from accelerate.utils.memory import should_reduce_batch_size  # imports torch: not at plugin registration
 
     return bool(should_reduce_batch_size(exc))
+
+
+def broken_weights(requested: str, path: str, exc: BaseException) -> BaseException:
+    """The one-line error for weights that would not load, naming the damaged file when one is (`exc` itself
+    when it is not a damaged file: a bug stays a traceback)."""
+    why = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}"
+    bad = [f for f in sorted(Path(path).glob("*.safetensors")) if not _safetensors_readable(f)]
+    if bad:
+        return GroundingEvalError(f"--model {requested}: {bad[0]} is truncated or corrupt ({why}); re-download it "
+                                  "(or save the model again)")
+    if type(exc).__name__ in ("SafetensorError", "UnpicklingError", "EOFError") or "PytorchStreamReader" in str(exc):
+        return GroundingEvalError(f"--model {requested}: its weights in {path} are truncated or corrupt ({why}); "
+                                  "re-download them (or save the model again)")
+    return exc
+
+
+def _safetensors_readable(file: Path) -> bool:
+    """Whether a .safetensors file's header parses and covers the file (a truncated one fails here)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(file), framework="numpy"):
+            return True
+    except Exception:  # SafetensorError, OSError: any failure to open is a damaged file
+        return False
 
 
 def is_decoder_only(config: Any) -> bool:
@@ -165,6 +191,8 @@ class HFTextEncoder(TextEncoder):
             self.model = self._build(AutoModel, path, kwargs)
         except ValueError as exc:
             raise GroundingEvalError(f"--model {self.requested}: {str(exc).strip().splitlines()[0][:200]}") from None
+        except Exception as exc:  # a truncated or damaged weights file (safetensors' SafetensorError, torch's ...)
+            raise broken_weights(self.requested, path, exc) from None
         if self.device == "cpu" and not self.device_map:
             self.model.to(self.device)
         self.model.eval()
@@ -233,6 +261,12 @@ class HFTextEncoder(TextEncoder):
         texts = list(texts)
         if self.pooling == "label" and spans is None:
             raise GroundingEvalError("pooling=label needs each concept's character span in its prompt; the caller gave none")
+        if self.pooling == "label":
+            blank = next((t for t, (a, b) in zip(texts, spans) if not t[a:b].strip()), None)
+            if blank is not None:  # no token overlaps it: not a max_length cut (pooling.token_weights says that one)
+                a, b = spans[texts.index(blank)]
+                raise GroundingEvalError(f"pooling=label: the concept's text {blank[a:b]!r} in the prompt {blank!r} is "
+                                         "blank: no token to pool; give the concept a name or use --model-args pooling=mean")
         mine = parallel.share(len(texts), self.world)
         local = self._embed_local([texts[i] for i in mine], [spans[i] for i in mine] if spans is not None else None, progress)
         out = parallel.gather(local, len(texts), self.world)

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from rich.console import Console
 
 from grounding_eval.atomic import atomic_write_json
+from grounding_eval.data.clips import checks_in
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds.generative.report import (
     GENERATIVE_SCHEMA_VERSION,
@@ -39,8 +40,9 @@ def evaluate(model: str, task: str, *, allow_code_execution: bool = False, gener
         raise GroundingEvalError("--generation-only and --load-generations exclude each other: generate here, score elsewhere")
     cfg = TaskManager(list(include_paths)).get(task)
     rep = Reporter(console or Console(stderr=True), show_progress)
-    run = evaluate_generative(model, task, cfg, allow_code_execution=allow_code_execution, generation_only=generation_only,
-                              load_generations=load_generations, rep=rep, **options)
+    with checks_in(options.get("cache_dir")):  # the dataset checks' verdicts too go under --cache-dir
+        run = evaluate_generative(model, task, cfg, allow_code_execution=allow_code_execution,
+                                  generation_only=generation_only, load_generations=load_generations, rep=rep, **options)
     if not isinstance(run, GenerativeRun):  # --generation-only: {"generations_file": path}
         return run
     generator = run.record.generator

@@ -15,11 +15,17 @@ from grounding_eval.kinds.probe.runner import evaluate
 from grounding_eval.parallel import is_main_process
 from grounding_eval.text.options import parse_model_args
 
+MAX_RUNS = 100  # --num-runs above this needs --allow-many-runs: a typo (100000) would run for hours
+
 
 def run(args: Namespace, console: Console) -> int:
     """`grounding-eval --task PROBE_TASK ...`: evaluate, print the results table and the headline lines."""
     if args.generation_only or args.load_generations or args.n_samples:
         raise GroundingEvalError("--generation-only, --load-generations and --n-samples apply to generative tasks only")
+    if args.num_runs and args.num_runs > MAX_RUNS and not args.allow_many_runs:
+        raise GroundingEvalError(f"--num-runs {args.num_runs}: more than {MAX_RUNS} runs (the shipped tasks use 5 to 10; "
+                                 "each run trains the probe anew, for hours at this count); give at most "
+                                 f"{MAX_RUNS}, or add --allow-many-runs if you mean it")
     res = evaluate(
         args.model, args.task,
         audio_backbone=args.audio_backbone,

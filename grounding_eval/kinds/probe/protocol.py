@@ -138,6 +138,7 @@ def run_protocol(
     stats_cfg: Any | None = None,
     on_step: Callable[[], None] | None = None,
     prepared: dict[int, PreparedRows] | None = None,
+    store: Any | None = None,
 ) -> dict[str, Any]:
     """Every run: a new class split (seed + run), the probe on each text variant, and the controls.
 
@@ -146,8 +147,9 @@ def run_protocol(
     baseline on the "probe" matrix. `stats_cfg` (a StatisticsConfig) adds the bootstrap interval to
     every summary statistic and the paired tests of the probe against each other variant.
     `prepared` (run seed -> PreparedRows) lets several calls on the same instances (a per-layer sweep)
-    share each split's perception side. Returns per-run records, per-variant statistics, paired tests
-    and pooled per-class scores.
+    share each split's perception side. `store` (load(run_seed) -> (record, samples) or None; save(run_seed,
+    record, samples)) keeps each finished run, so an interrupted call resumes with the same numbers. Returns
+    per-run records, per-variant statistics, paired tests and pooled per-class scores.
     """
     metrics = _as_metrics(metric_fns)
     timing = {"probe_fits": 0.0, "procrustes": 0.0, "statistics": 0.0}
@@ -156,33 +158,18 @@ def run_protocol(
     samples: dict[str, list[RunSample]] = {}
     for r in range(num_runs):
         run_seed = seed + r
-        split = class_split(n_concepts, train_fraction, run_seed)
-        record: dict[str, Any] = {"seed": run_seed, "train": split.train.tolist(), "test": split.test.tolist()}
-        variants = dict(text_variants)
-        if permuted_control:
-            variants["permuted_text"] = permuted(text_variants["probe"], run_seed)
-        t0 = time.perf_counter()
-        # The perception side of this split is the same for every text variant: prepared once.
-        rows = prepared.get(run_seed) if prepared is not None else None
-        if rows is None:
-            rows = prepare_rows(instances, instance_concept, split.train,
-                                np.flatnonzero(np.isin(instance_concept, split.test)), n_concepts, probe_cfg, run_seed)
-            if prepared is not None:
-                prepared[run_seed] = rows
-        timing["probe_fits"] += time.perf_counter() - t0
-        for name, text in variants.items():
-            t0 = time.perf_counter()
-            record[name], sample = _score(text, instances, instance_concept, split, probe_cfg, metrics, run_seed, rows)
-            timing["probe_fits"] += time.perf_counter() - t0
-            samples.setdefault(name, []).append(sample)
-            if on_step:
+        done = store.load(run_seed) if store is not None else None  # a run finished before an interruption
+        if done is None:
+            done = _one_run(text_variants, instances, instance_concept, n_concepts, train_fraction, run_seed,
+                            probe_cfg, metrics, permuted_control, procrustes_cfg, on_step, prepared, timing)
+            if store is not None:
+                store.save(run_seed, *done)
+        elif on_step:
+            for _ in range(sum(1 for name in done[1] if name != "procrustes")):
                 on_step()
-        if procrustes_cfg is not None:
-            t0 = time.perf_counter()
-            record["procrustes"], sample = _score_procrustes(text_variants["probe"], instances, instance_concept,
-                                                             split, probe_cfg, procrustes_cfg, metrics)
-            samples.setdefault("procrustes", []).append(sample)
-            timing["procrustes"] += time.perf_counter() - t0
+        record, run_samples = done
+        for name, sample in run_samples.items():
+            samples.setdefault(name, []).append(sample)
         runs.append(record)
 
     summary: dict[str, dict[str, Any]] = {}
@@ -195,6 +182,39 @@ def run_protocol(
         out.update(_statistics(summary, samples, stats_cfg, seed))
         timing["statistics"] = time.perf_counter() - t0
     return out
+
+
+def _one_run(text_variants, instances, instance_concept, n_concepts, train_fraction, run_seed, probe_cfg, metrics,
+             permuted_control, procrustes_cfg, on_step, prepared, timing) -> tuple[dict[str, Any], dict[str, RunSample]]:
+    """One run of `run_protocol`: its record and each variant's RunSample (in the order they are reported)."""
+    split = class_split(n_concepts, train_fraction, run_seed)
+    record: dict[str, Any] = {"seed": run_seed, "train": split.train.tolist(), "test": split.test.tolist()}
+    run_samples: dict[str, RunSample] = {}
+    variants = dict(text_variants)
+    if permuted_control:
+        variants["permuted_text"] = permuted(text_variants["probe"], run_seed)
+    t0 = time.perf_counter()
+    # The perception side of this split is the same for every text variant: prepared once.
+    rows = prepared.get(run_seed) if prepared is not None else None
+    if rows is None:
+        rows = prepare_rows(instances, instance_concept, split.train,
+                            np.flatnonzero(np.isin(instance_concept, split.test)), n_concepts, probe_cfg, run_seed)
+        if prepared is not None:
+            prepared[run_seed] = rows
+    timing["probe_fits"] += time.perf_counter() - t0
+    for name, text in variants.items():
+        t0 = time.perf_counter()
+        record[name], run_samples[name] = _score(text, instances, instance_concept, split, probe_cfg, metrics,
+                                                 run_seed, rows)
+        timing["probe_fits"] += time.perf_counter() - t0
+        if on_step:
+            on_step()
+    if procrustes_cfg is not None:
+        t0 = time.perf_counter()
+        record["procrustes"], run_samples["procrustes"] = _score_procrustes(
+            text_variants["probe"], instances, instance_concept, split, probe_cfg, procrustes_cfg, metrics)
+        timing["procrustes"] += time.perf_counter() - t0
+    return record, run_samples
 
 
 def _statistics(summary: dict[str, dict[str, Any]], samples: dict[str, list[RunSample]], stats_cfg: Any,

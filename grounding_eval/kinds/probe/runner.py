@@ -17,6 +17,7 @@ from rich.console import Console
 
 from grounding_eval import paths, plugins
 from grounding_eval.cache import EmbeddingCache
+from grounding_eval.data.clips import checks_in
 from grounding_eval.devices import pick_device
 from grounding_eval.embedding import Instances, build_instances, instance_vectors, perception_encoder, split_model_kind
 from grounding_eval.encoders import PerceptionEncoder, TextEncoder
@@ -48,6 +49,8 @@ from grounding_eval.results import (
 )
 from grounding_eval.tasks.manager import TaskManager
 from grounding_eval.text.parallel import current_world
+
+RUNS_FOLDER = "probe-runs"  # inside the embedding cache: each finished protocol run (steps.RunStore)
 
 
 @dataclass
@@ -81,6 +84,7 @@ class EvalContext:
     batch_size: int | None
     plots: bool
     plot_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # entry -> matrices the figures need
+    cache_dir: str | None = None  # --cache-dir: the dataset checks' verdicts go there too (None: the default cache)
 
 
 def evaluate(
@@ -128,7 +132,7 @@ def evaluate(
                     for name, cfg in resolved.items()}
         text = load_text_model(model, model_args, device, batch_size, regs, rep)
     ctx = EvalContext(regs, EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache), rep, text,
-                      pick_device(device), batch_size, plots)
+                      pick_device(device), batch_size, plots, cache_dir=cache_dir)
     results: dict[str, TaskResult] = {}
     records: dict[str, TaskRecord] = {}
     for name, cfg in resolved.items():
@@ -189,7 +193,7 @@ def evaluate_task(name: str, cfg: TaskConfig, ctx: EvalContext,
     t = time.perf_counter()
     # The main process builds (or downloads) the dataset first; the others then find it built: no two
     # processes race to rename their builds into one folder.
-    with main_first(), ctx.rep.console.status(f"building dataset {cfg.dataset.name}"):
+    with main_first(), ctx.rep.console.status(f"building dataset {cfg.dataset.name}"), checks_in(ctx.cache_dir):
         inst = build_instances(name, cfg, ctx.regs)
     timing["dataset"] = time.perf_counter() - t
 
@@ -205,7 +209,9 @@ def evaluate_task(name: str, cfg: TaskConfig, ctx: EvalContext,
     _note_cache_reuse(ctx.rep, encoder, inst_stats, timing["perception_embeddings"])
 
     metric_fns, chance = resolve_metrics(name, cfg, len(inst.dataset.concepts), ctx.regs)
-    views = run_protocol_views(name, cfg, text, inst, inst_mat, metric_fns, is_clap_pair(ctx.text.encoder, encoder), ctx.rep)
+    runs_dir = ctx.cache.root / RUNS_FOLDER if ctx.cache.enabled else None  # finished runs: a rerun resumes them
+    views = run_protocol_views(name, cfg, text, inst, inst_mat, metric_fns, is_clap_pair(ctx.text.encoder, encoder),
+                               ctx.rep, runs_dir)
     out = []
     for view in views:
         if ctx.plots:

@@ -14,13 +14,19 @@ Each step is a plain function of its inputs, so the grid and cache packs reuse t
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata as md
+import json
 import time
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from grounding_eval.cache import EmbeddingCache
+from grounding_eval.atomic import atomic_write
+from grounding_eval.cache import EmbeddingCache, write_advice
 from grounding_eval.embedding import Instances, concept_span, text_vectors, with_backbone
 from grounding_eval.encoders import PerceptionEncoder, TextEncoder
 from grounding_eval.errors import GroundingEvalError
@@ -29,6 +35,7 @@ from grounding_eval.kinds.probe.protocol import CLASS_MEAN, Metric, run_protocol
 from grounding_eval.kinds.probe.reference import clap_pair, zero_shot
 from grounding_eval.plugins import Registries
 from grounding_eval.progress import Reporter
+from grounding_eval.stats import RunSample
 
 KNOWN_CONTROLS = ("permuted_text", "random_init", "procrustes")
 
@@ -128,9 +135,11 @@ class View:
 
 
 def run_protocol_views(name: str, cfg: TaskConfig, text: ConceptVectors, inst: Instances, inst_mat: np.ndarray,
-                       metric_fns: list[Metric], clap: bool, rep: Reporter) -> list[View]:
+                       metric_fns: list[Metric], clap: bool, rep: Reporter, runs_dir: Path | None = None) -> list[View]:
     """The protocol on every view. A per-layer sweep (layer=all gives (concepts, layers, dim)) runs it once per
-    layer on the same splits and seeds; each split's perception side is prepared once for all layers."""
+    layer on the same splits and seeds; each split's perception side is prepared once for all layers.
+    `runs_dir` (a folder of the embedding cache) keeps each finished run: a rerun after a crash or Ctrl-C
+    resumes them (`RunStore`)."""
     views: list[tuple[str, int | None]] = [(name, None)]
     if text.variants["probe"].ndim == 3:
         views = [(f"{name}@layer{k}", k) for k in range(text.variants["probe"].shape[1])]
@@ -145,7 +154,8 @@ def run_protocol_views(name: str, cfg: TaskConfig, text: ConceptVectors, inst: I
                                  num_runs=cfg.num_runs, seed=cfg.seed, probe_cfg=cfg.probe, metric_fns=metric_fns,
                                  permuted_control="permuted_text" in cfg.controls,
                                  procrustes_cfg=cfg.procrustes if "procrustes" in cfg.controls else None,
-                                 stats_cfg=cfg.statistics, on_step=advance, prepared=prepared)
+                                 stats_cfg=cfg.statistics, on_step=advance, prepared=prepared,
+                                 store=RunStore.of(runs_dir, cfg, variants, inst_mat, inst.concept_of, layer))
         if clap:  # a CLAP text tower with its own audio tower: the zero-shot reference (grounding_eval/kinds/probe/reference.py)
             proto["summary"]["clap_zero_shot"] = zero_shot(
                 variants["probe"], inst_mat, inst.concept_of, num_runs=cfg.num_runs, seed=cfg.seed,
@@ -156,3 +166,71 @@ def run_protocol_views(name: str, cfg: TaskConfig, text: ConceptVectors, inst: I
 
 def is_clap_pair(text_encoder: TextEncoder, encoder: PerceptionEncoder) -> bool:
     return clap_pair(text_encoder.identity(), encoder.identity())
+
+
+# -- finished runs, kept for a rerun ----------------------------------------------------------------
+
+class RunStore:
+    """The finished runs of one protocol call, one file per run seed under `<runs_dir>/<key>/`, written whole
+    (temporary file, then rename). The key hashes everything a run's numbers follow from: the resolved task
+    (seed, split, probe, controls, metrics), the text and perception matrices themselves (so both encoders and
+    the dataset), the view's layer and the versions of the code that computes them; a rerun of the same call
+    finds the runs finished before a crash or Ctrl-C and gives the same numbers as an uninterrupted call."""
+
+    def __init__(self, folder: Path):
+        self.dir = folder
+
+    @classmethod
+    def of(cls, runs_dir: Path | None, cfg: TaskConfig, variants: dict[str, np.ndarray], inst_mat: np.ndarray,
+           concept_of: np.ndarray, layer: int | None) -> "RunStore | None":
+        if runs_dir is None:
+            return None
+        h = hashlib.sha256(json.dumps({"task": cfg.content_hash(), "layer": layer, "versions": _versions()},
+                                      sort_keys=True).encode())
+        for label, mat in [*sorted(variants.items()), ("instances", inst_mat), ("concept_of", concept_of)]:
+            arr = np.ascontiguousarray(mat)
+            h.update(f"{label}:{arr.dtype.str}:{arr.shape}".encode())
+            h.update(arr.tobytes())
+        return cls(Path(runs_dir) / h.hexdigest())
+
+    def load(self, run_seed: int) -> tuple[dict[str, Any], dict[str, RunSample]] | None:
+        """The run's record and samples, or None when it is not there (or unreadable: then it is run again)."""
+        path = self.dir / f"run-{run_seed}.npz"
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                record = json.loads(str(z["record"]))
+                samples = {name: RunSample(scores, {m: z[f"pi::{name}::{m}"] for m in json.loads(str(z[f"metrics::{name}"]))},
+                                           z[f"classes::{name}"])
+                           for name, scores in json.loads(str(z["scores"])).items()}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        for value in record.values():  # JSON keys are strings; the protocol's concept indices are ints
+            if isinstance(value, dict) and "per_class" in value:
+                value["per_class"] = {int(c): v for c, v in value["per_class"].items()}
+        return record, samples
+
+    def save(self, run_seed: int, record: dict[str, Any], samples: dict[str, RunSample]) -> None:
+        arrays: dict[str, np.ndarray] = {"record": np.array(json.dumps(record)),
+                                         "scores": np.array(json.dumps({n: s.scores for n, s in samples.items()}))}
+        for name, sample in samples.items():
+            arrays[f"classes::{name}"] = np.asarray(sample.classes)
+            arrays[f"metrics::{name}"] = np.array(json.dumps(list(sample.per_instance)))
+            arrays.update({f"pi::{name}::{m}": np.asarray(v) for m, v in sample.per_instance.items()})
+        try:
+            atomic_write(self.dir / f"run-{run_seed}.npz", lambda f: np.savez(f, **arrays))
+        except OSError as exc:
+            raise GroundingEvalError(f"probe: cannot keep a finished run in {self.dir} "
+                                     f"({exc.strerror or type(exc).__name__}); {write_advice(exc)}") from None
+
+
+def _versions() -> dict[str, str]:
+    """The versions of the code a run's numbers come from (a new one computes them anew)."""
+    out = {}
+    for dist in ("grounding-eval", "numpy", "torch", "scipy"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = "none"
+    return out
