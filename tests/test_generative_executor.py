@@ -23,7 +23,7 @@ from grounding_eval.kinds.generative.outcomes import FAILURE_KINDS, count_outcom
 
 FAST = Limits(wall_seconds=8, cpu_seconds=2, memory_mb=768, output_kb=16, max_seconds_audio=5)
 RECORDING = "/usr/share/sounds/freedesktop/stereo/bell.oga"  # a reference recording the harness reads
-SANDBOXES = ["none"] + (["bwrap"] if sandbox_tool() else [])
+SANDBOXES = ["guard-only"] + (["bwrap"] if sandbox_tool() else [])
 
 TONE = """
 import numpy as np
@@ -74,7 +74,7 @@ def test_the_static_check_refuses_before_running():
 
 
 def test_no_code_and_syntax_errors_are_counted():
-    ex = GuardedPythonExecutor(limits=FAST, sandbox="none")
+    ex = GuardedPythonExecutor(limits=FAST, sandbox="guard-only")
     assert ex.run("I am sorry, I cannot write code.").kind == "no_code"
     assert ex.run("```python\ndef generate(:\n    return 1\n```").kind == "syntax_error"
     assert extract_code("```python\nimport math\n") == "import math\n"  # cut off before the closing fence
@@ -180,7 +180,7 @@ def _processes_of(uid):
     ("x = 1\n", "bad_output"),
 ])
 def test_bad_outputs_are_each_their_own_kind(program, kind):
-    ex = GuardedPythonExecutor(limits=FAST, sandbox="none").run_program(program)
+    ex = GuardedPythonExecutor(limits=FAST, sandbox="guard-only").run_program(program)
     assert ex.kind == kind, ex.record()
 
 
@@ -196,6 +196,6 @@ def test_every_kind_is_counted_with_an_interval():
 
 def test_protections_say_what_was_in_force(sandbox):
     prot = guarded(sandbox).protections()
-    assert prot["sandbox"] == ("bubblewrap" if sandbox == "bwrap" else "none")
+    assert prot["sandbox"] == ("bubblewrap" if sandbox == "bwrap" else "guard-only")
     assert "not a security boundary" in prot["note"]
     assert prot["network_namespace"] is (sandbox == "bwrap")

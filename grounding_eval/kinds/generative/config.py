@@ -108,7 +108,8 @@ class GenerativeTaskConfig(TaskFile):
     prompts: PromptConfig = PromptConfig()
     generator: GeneratorConfig = GeneratorConfig()
     executor: EncoderConfig = EncoderConfig(name="python_guarded")
-    """what runs the programs; python_guarded's args: sandbox (auto|bwrap|none), allowed_imports, limits..."""
+    """what runs the programs; python_guarded's args: sandbox (auto|bwrap|guard-only; auto refuses without
+    bubblewrap), allowed_imports, limits (incl. disk_mb, the program folder's quota)..."""
     sample_rate: Annotated[int, Field(ge=1000, le=192000), Valid("an integer in 1000..192000")] = 16000
     """the rate a program's output is taken at when it returns samples only, and the template baseline's"""
     scoring: ScoringConfig = ScoringConfig()

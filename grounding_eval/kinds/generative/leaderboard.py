@@ -74,7 +74,8 @@ def check_summary(res: GenerativeResults, task: str, source: str) -> None:
                                      f"{len(t.prompts)} prompts x {t.n_samples} samples; a summary must come with its clips")
         want = count_outcomes([c.kind for c in clips], float(t.config.get("scoring", {}).get("confidence", 0.95)))
         got = system.outcomes
-        if (got.n, got.counts) != (want["n"], want["counts"]) or not close(got.valid_rate, want["valid_rate"]) or \
+        got_counts = {k: v for k, v in got.counts.items() if v}  # a kind newer than the file counts 0 there
+        if (got.n, got_counts) != (want["n"], {k: v for k, v in want["counts"].items() if v}) or not close(got.valid_rate, want["valid_rate"]) or \
                 not all(close(a, b) for a, b in zip(got.valid_rate_interval, want["valid_rate_interval"])):
             raise GroundingEvalError(f"{source}: field {field}.outcomes: valid rate {got.valid_rate!r} of {got.n} does not "
                                      f"match its {want['n']} programs ({want['valid_rate']!r}); submit the file as the harness wrote it")

@@ -18,13 +18,17 @@ FAILURE_KINDS = (
     "timeout",          # wall clock or CPU seconds ran out
     "memory",           # hit the memory limit
     "output_limit",     # printed more than the output cap
+    "disk_limit",       # wrote more than its folder's quota (all files together), or a file over the per-file limit
     "crashed",          # died without a status (a signal, a hard exit)
-    "bad_output",       # returned something that is not a waveform (wrong type or shape, bad sample rate)
+    "bad_output",       # returned something that is not a waveform (wrong type or shape, bad sample rate), or
+                        # its result message broke the protocol (unknown kind, bad field, more than one message)
     "nan",              # the waveform holds NaN or infinity
     "bad_length",       # too short or too long
     "silence",          # every sample below the silence threshold
 )
 KINDS = (OK,) + FAILURE_KINDS
+# The failures the harness's own code inside the child reports; any other kind in a result message is forged.
+CHILD_FAILURE_KINDS = ("runtime_error", "guard_refused", "memory", "disk_limit", "bad_output", "bad_length")
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -3,11 +3,21 @@ what the runner returns; read by its table, `compare` and the leaderboard."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
+from grounding_eval.kinds.generative.outcomes import KINDS
 from grounding_eval.results import Number, Open, PairedTest, ResultsFile, Strict, parse_model
+
+
+def _known_kind(value: Any) -> Any:
+    if value not in KINDS:  # one short line that names every valid kind (pydantic's own is cut off)
+        raise ValueError(f"{repr(value)[:24]}: valid kinds: {','.join(KINDS)}")
+    return value
+
+
+OutcomeKind = Annotated[Literal[KINDS], BeforeValidator(_known_kind)]  # type: ignore[valid-type]
 
 
 class Interval(Open):
@@ -119,8 +129,20 @@ class ProgramRecord(Open):
 
     prompt_id: str
     sample: int = Field(ge=0)
-    kind: str
+    kind: OutcomeKind
     rank: int | None = Field(default=None, ge=1)
+
+
+class ExecutionRecord(Strict):
+    """What the execution cache keeps of one program (`Execution.record()`, plus the clip's hash for an ok):
+    a record that does not fit is recomputed, never replayed."""
+
+    kind: OutcomeKind
+    detail: str = ""
+    seconds: float = Field(ge=0, allow_inf_nan=False)
+    n_samples: int | None = Field(default=None, ge=1)
+    sample_rate: int | None = Field(default=None, ge=1000, le=192000)
+    sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
 
 
 class GenerativeDataset(Strict):

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import soundfile as sf
+from pydantic import ValidationError
 from rich.console import Console
 
 from grounding_eval import embedding, paths, plugins
@@ -44,7 +45,7 @@ from grounding_eval.kinds.generative.generators import (
     TemplateGenerator,
     write_generations,
 )
-from grounding_eval.kinds.generative.outcomes import OK, count_outcomes
+from grounding_eval.kinds.generative.outcomes import KINDS, OK, count_outcomes
 from grounding_eval.kinds.generative.results import (
     ClapScores,
     GenerativePairedTest,
@@ -52,6 +53,7 @@ from grounding_eval.kinds.generative.results import (
     GenerativeTaskRecord,
     GenerativeTaskResult,
     NoteScores,
+    ExecutionRecord,
     Outcomes,
     ScoreSet,
     SystemScores,
@@ -59,6 +61,7 @@ from grounding_eval.kinds.generative.results import (
 from grounding_eval.metrics import accuracy_at_k_chance, mrr_chance, true_ranks
 from grounding_eval.progress import Reporter
 from grounding_eval.registry import check_args
+from grounding_eval.results import describe_error
 from grounding_eval.stats import paired_tests
 
 SCORE_RATE = 16000  # generated clips are stored at this rate (the embedder resamples to its own)
@@ -88,7 +91,9 @@ def build_prompts(cfg: GenerativeTaskConfig, concepts: Sequence[Any]) -> list[Pr
 
 class ExecutionCache:
     """Outcome (+ the waveform, as a 16 kHz WAV the harness wrote from the pipe's samples) per
-    (executor identity, text); a re-score reruns no program."""
+    (executor identity, text); a re-score reruns no program. A record that does not fit `ExecutionRecord`
+    (an unknown kind, a field of the wrong type: written by an older harness, or by hand), or an ok whose
+    clip does not match its hash, is recomputed, never replayed."""
 
     def __init__(self, root: Path, executor_key: str, enabled: bool = True):
         self.dir = root / executor_key[:16]
@@ -102,13 +107,17 @@ class ExecutionCache:
             return None
         k = self.key(text)
         try:
-            rec = json.loads((self.dir / f"{k}.json").read_text())
-        except (OSError, ValueError):
+            rec = ExecutionRecord.model_validate(json.loads((self.dir / f"{k}.json").read_text()))
+        except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
             return None
+        if rec.kind != OK:
+            return rec.model_dump(exclude_none=True), None
         wav = self.dir / f"{k}.wav"
-        if rec.get("kind") == OK and not wav.is_file():
-            return None
-        return rec, (wav if rec.get("kind") == OK else None)
+        try:
+            intact = rec.sha256 is not None and hashlib.sha256(wav.read_bytes()).hexdigest() == rec.sha256
+        except OSError:
+            intact = False
+        return (rec.model_dump(exclude_none=True), wav) if intact and rec.n_samples and rec.sample_rate else None
 
     def put(self, text: str, ex: Execution) -> tuple[dict, Path | None]:
         k = self.key(text)
@@ -157,11 +166,21 @@ def run_programs(name: str, prompts: list[Prompt], texts: list[list[str]], execu
         for _, text in flat:
             hit = cache.get(text)
             if hit is None:
-                hit = cache.put(text, executor.run(text))
+                hit = cache.put(text, _checked(executor, executor.run(text)))
             records.append(hit[0])
             wavs.append(hit[1])
             advance(1)
     return SystemClips(name, prompts, texts, records, wavs, [i for i, _ in flat])
+
+
+def _checked(executor, ex: Execution) -> Execution:
+    """An executor's outcome, refused in one line when it is not a kind the harness counts (a plugin's bug)."""
+    try:
+        ExecutionRecord.model_validate(ex.record())
+    except ValidationError as exc:
+        raise GroundingEvalError(f"executor {getattr(executor, 'name', type(executor).__name__)} returned outcome "
+                                 f"{ex.kind!r} ({describe_error(exc.errors()[0])}): valid kinds: {', '.join(KINDS)}") from None
+    return ex
 
 
 # ---- scoring -------------------------------------------------------------------------------------------
@@ -333,11 +352,18 @@ def make_generator(run: TaskRun, model: str, load_generations: str | None):
         return entry.obj(model=model, **args)
 
 
-def execute(run: TaskRun, model: str, generator, prompts: list[Prompt], texts: list[list[str]], gcache: GenerationCache):
+def make_executor(run: TaskRun):
+    """The task's executor; made before anything is generated, so a refusal (no bubblewrap under sandbox: auto)
+    costs seconds, not a generation."""
+    cfg = run.cfg
+    return run.regs.executors.build(cfg.executor.name, {"default_sample_rate": cfg.sample_rate, **cfg.executor.args},
+                                    f"task {run.name}: executor.args")
+
+
+def execute(run: TaskRun, model: str, generator, prompts: list[Prompt], texts: list[list[str]], gcache: GenerationCache,
+            executor):
     """The model's programs and (control `template`) the template baseline's, through the cached executor."""
     cfg = run.cfg
-    executor = run.regs.executors.build(cfg.executor.name, {"default_sample_rate": cfg.sample_rate, **cfg.executor.args},
-                                        f"task {run.name}: executor.args")
     ecache = ExecutionCache(run.root / "executions", stable_hash(executor.identity()), enabled=run.cache.enabled)
     systems = [run_programs("template" if model == "template" else generator.name, prompts, texts, executor, ecache, run.rep)]
     if "template" in run.controls and model != "template":
@@ -598,12 +624,13 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
     if cfg.unsafe_code and not allow_code_execution and not generation_only:
         raise code_execution_refusal(name)  # before loading anything
     cfg = resolve_options(cfg, seed, n_samples, limit)
-    root = Path(cache_dir).parent if cache_dir else paths.cache_home()
+    root = Path(cache_dir) if cache_dir else paths.cache_home()  # --cache-dir: the embeddings and, inside it, the rest
     run = TaskRun(name, cfg, plugins.registries(), rep or Reporter(Console(stderr=True), True), root,
                   EmbeddingCache(cache_dir or paths.embeddings_dir(), enabled=use_cache), device, batch_size,
                   list(cfg.controls if controls is None else controls), {}, time.perf_counter())
     # CLAP's towers load first: a checkpoint that cannot be found stops the run before anything is generated.
     towers = load_clap(name, cfg.scoring.clap, run.regs, device, batch_size) if cfg.scoring.clap and not generation_only else None
+    executor = None if generation_only else make_executor(run)  # refuses (no sandbox) before the data is built
     inst = embedding.build_instances(name, cfg, run.regs)
     ds, refs, concepts = inst.dataset, inst.instances, list(inst.dataset.concepts)
     index = {c.name: i for i, c in enumerate(concepts)}
@@ -618,7 +645,7 @@ def evaluate_generative(model: str, name: str, cfg: GenerativeTaskConfig, *, all
         header = {"config": cfg.to_dict(), "task": name, "generator": generator.identity(),
                   "n_samples": cfg.generator.n_samples, "seed": cfg.generator.seed}
         return {"generations_file": str(write_generations(generation_only, prompts, texts, header))}
-    executor, systems = execute(run, model, generator, prompts, texts, gcache)
+    executor, systems = execute(run, model, generator, prompts, texts, gcache, executor)
     run.lap("execution")
     emb = embed(run, refs, index, systems)
     run.lap("embeddings")
