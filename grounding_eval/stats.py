@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -155,3 +156,16 @@ def mean_stderr(values: list[float]) -> dict[str, float | None]:
     arr = np.asarray(values, dtype=np.float64)
     se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else None
     return {"mean": float(arr.mean()), "stderr": se, "n": int(len(arr))}
+
+
+def mean_interval(values: Any, resamples: int, confidence: float, seed: int) -> dict[str, Any]:
+    """Mean, percentile bootstrap interval and n of per-unit values (the generative kind's clips, concepts),
+    None and non-finite values left out; the draws are seeded ([seed, 0x6E4]), so a reader recomputes the
+    interval exactly from the stored units (the leaderboard does)."""
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v)], np.float64)
+    if values.size == 0:
+        return {"mean": None, "ci": None, "n": 0}
+    rng = np.random.default_rng([seed, 0x6E4])
+    boots = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(1)
+    lo, hi = np.percentile(boots, [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2])
+    return {"mean": float(values.mean()), "ci": [float(lo), float(hi)], "n": int(values.size)}

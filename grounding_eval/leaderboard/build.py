@@ -52,6 +52,7 @@ def collect(root: Path, include_paths: tuple[str, ...] = ()) -> Board:
             checks.check_provenance(data, key, rel)
             checks.check_ranges(data, key, rel)
             checks.check_summary(data, key, rel)
+            checks.check_units(data, key, rel)
             checks.check_chance(data, key, rel)
             if checks.canonical_hash(t.config) != t.hash:  # an edited file stops the build; only age is "stale"
                 raise GroundingEvalError(f"{rel}: field tasks.{key}.hash: is not the hash of the stored config; "

@@ -8,7 +8,8 @@ What is checked, per task in the file, whatever its kind:
   and at least as much measured as the task asks (`check_size`: runs, samples per prompt);
 - provenance: model weights identity, encoder checkpoint identity, seeds, versions of the harness and torch;
 - numbers: every score a fraction; the summary recomputed from what the file says happened unit by unit (a
-  changed score without its units is refused); chance recomputed from the metric and the concept count.
+  changed score without its units is refused); each unit's scores from the data beneath it and every interval
+  from its units, where the file holds them (`check_units`); chance recomputed from the metric and the concept count.
 The kind's own rules are its `leaderboard` module (named in the kinds table; `leaderboard/rules.py` lists
 what one provides); this module holds what they share and asks the kind for the rest.
 """
@@ -28,7 +29,8 @@ from grounding_eval.validation import first_difference
 
 __all__ = ["MODEL_WEIGHTS_KEYS", "BACKBONE_WEIGHTS_KEYS", "WEIGHT_FREE_BACKBONES", "REQUIRED_PACKAGES", "base_task",
            "canonical_hash", "first_difference", "rules", "close", "weights_known", "check_packages", "check_chance_levels",
-           "check_task", "check_provenance", "check_ranges", "check_summary", "check_chance", "check_results_for_leaderboard"]
+           "check_task", "check_provenance", "check_ranges", "check_summary", "check_units", "check_chance",
+           "check_results_for_leaderboard"]
 
 # Keys of a model identity / backbone identity that pin the exact weights.
 MODEL_WEIGHTS_KEYS = ("revision", "weights_sha256")
@@ -139,6 +141,16 @@ def check_summary(res: ResultsFile | dict[str, Any], task: str, source: str) -> 
     rules(res).check_summary(res, task, source)
 
 
+def check_units(res: ResultsFile | dict[str, Any], task: str, source: str) -> None:
+    """What the leaderboard recomputes beyond the summary, where the kind's file holds the data: each unit's
+    scores from the data beneath it (a probe run's from its per-class values), every interval from its units
+    (the kind's rules; a kind without `check_units` has nothing more). `compare` asks only `check_summary`."""
+    res = as_results(res, source)
+    check = getattr(rules(res), "check_units", None)
+    if check is not None:
+        check(res, task, source)
+
+
 def check_chance(res: ResultsFile | dict[str, Any], task: str, source: str) -> None:
     """Chance recomputed from the task's metrics and the number of concepts (the kind's rules)."""
     res = as_results(res, source)
@@ -155,4 +167,5 @@ def check_results_for_leaderboard(res: ResultsFile | dict[str, Any], source: str
         check_provenance(res, task, source)
         check_ranges(res, task, source)
         check_summary(res, task, source)
+        check_units(res, task, source)
         check_chance(res, task, source)

@@ -31,6 +31,9 @@ class KindLeaderboard(Protocol):
     def check_summary(self, res: ResultsFile, task: str, source: str) -> None:
         """The headline numbers recomputed from the units the file holds (runs, clips)."""
 
+    # Optional: `check_units(res, task, source)`, what the leaderboard (not `compare`) recomputes beyond the
+    # summary: each unit's scores from the data beneath it, every interval from its units (checks.check_units).
+
     def check_chance(self, res: ResultsFile, task: str, source: str) -> None:
         """Chance recomputed (usually through `checks.check_chance_levels`)."""
 

@@ -28,6 +28,7 @@ from grounding_eval.leaderboard.checks import (
 )
 from grounding_eval.leaderboard.page import BoardEntry, cell, esc, md_escape, pct_ci
 from grounding_eval.metrics import rank_score, rank_score_chance
+from grounding_eval.stats import mean_interval
 
 # Generative entries: the embedder is the backbone axis (as perception_encoder is for probes), another seed
 # draws other samples of the same prompts, more samples per prompt only narrow the intervals (fewer are refused).
@@ -99,6 +100,33 @@ def check_summary(res: GenerativeResults, task: str, source: str) -> None:
                         f"does not match its {len(pool)} clips ({mean!r}); submit the file as the harness wrote it")
 
 
+def check_units(res: GenerativeResults, task: str, source: str) -> None:
+    """What the leaderboard recomputes beyond the summary (after `check_summary`): the interval of every
+    per-clip score of every system, from its clips' ranks (`check_clip_interval`)."""
+    r, t = res.results[task], res.tasks[task]
+    for name, system in r.results.systems.items():
+        clips = t.executions[name]
+        pools = (("failures_as_silence", [c.rank for c in clips]), ("valid_only", [c.rank for c in clips if c.kind == OK]))
+        for scored_on, pool in pools:
+            for metric in rank_score_chance(list(r.chance), 1):
+                stat = getattr(system, scored_on).metric(metric)
+                if stat is not None:
+                    check_clip_interval(stat, [rank_score(metric, k) for k in pool], t,
+                                        f"results.{task}.results.systems.{name}.{scored_on}.{metric}", source)
+
+
+def check_clip_interval(stat: Interval, values: list[float], t: GenerativeTaskRecord, field: str, source: str) -> None:
+    """A per-clip score's interval, where given, is the one its clips give (seed: generator.seed; resamples and
+    confidence: the task's scoring section)."""
+    if stat.ci is None or not values:
+        return
+    sc = t.config.get("scoring") or {}
+    want = mean_interval(values, int(sc.get("bootstrap_resamples", 0)) or 1, float(sc.get("confidence", 0.95)), t.seed)["ci"]
+    if not all(close(a, b) for a, b in zip(stat.ci, want)):
+        raise GroundingEvalError(f"{source}: field {field}.ci: {stat.ci!r}, but its {len(values)} clips give {want!r} "
+                                 f"(seed {t.seed}); submit the file as the harness wrote it")
+
+
 def check_ranges(res: GenerativeResults, task: str, source: str) -> None:
     """Rates and text-audio scores are fractions in [0, 1], chance too."""
     r = res.results[task]
@@ -168,6 +196,13 @@ def _mean(stat: Any) -> float:
 # -- the page: one table per task ---------------------------------------------------------------------------
 
 GENERATIVE_CONTROLS = ("silence", "white_noise", "split_half")
+# What the leaderboard cannot recompute from a generative file (it keeps each system program's rank, nothing per
+# clip for the shuffled prompts and the controls, no embeddings): marked on the page, not shown as checked.
+AS_SUBMITTED_MARK = "†"
+AS_SUBMITTED_NOTE = (f"{AS_SUBMITTED_MARK} as submitted: the shuffled-prompts and control columns are not recomputed "
+                     "(the file keeps no per-clip ranks for them); the outcomes, scores and intervals of every system are. "
+                     "KAD and FAD are not shown: they are in the JSON as submitted (no per-concept KAD or embeddings "
+                     "are stored to recompute them from).")
 
 
 def columns(entries: list[BoardEntry]) -> tuple[str, list[str]]:
@@ -204,7 +239,7 @@ def task_table(task: str, entries: list[BoardEntry]) -> str:
     # Narrow columns (the metric is named once, above the table; intervals on a second line; the family only as
     # the row's filter attribute): fits 1280 px.
     head = ["#", "model", "revision", "embedder", "failures as silence", "valid clips", "valid audio %",
-            "template baseline", *[c.replace("_", " ") for c in controls], "chance", "prompts × samples · seed",
+            "template baseline", *[f'{c.replace("_", " ")} {AS_SUBMITTED_MARK}' for c in controls], "chance", "prompts × samples · seed",
             "date · hardware", "raw"]
     out = [f'<table class="board generative" id="table-{esc(task)}"><thead><tr>']
     for i, h in enumerate(head):
@@ -245,7 +280,8 @@ def html_section(task: str, entries: list[BoardEntry]) -> str:
             '<p class="legend">The model writes a program per prompt; its clip is ranked among all concepts by the '
             f"harness's judge. Scores are <b>{esc(main)}</b> in %, with every failed program counted as a silent clip "
             "(the ranking) and over valid clips only; the template baseline, shuffled prompts and the controls beside. "
-            "95 % intervals below each number (bootstrap over clips; valid audio: Wilson). Click a column header to sort.</p>"
+            "95 % intervals below each number (bootstrap over clips; valid audio: Wilson). Click a column header to sort. "
+            f"{esc(AS_SUBMITTED_NOTE)}</p>"
             f"{task_table(task, entries)}</section>")
 
 
@@ -253,14 +289,15 @@ def markdown_section(task: str, entries: list[BoardEntry]) -> list[str]:
     main, controls = columns(entries)
     lines = [f"## {md_escape(task)} (generative)", "",
              f"| model | revision | embedder | {md_escape(main)} failures as silence | {md_escape(main)} valid clips | "
-             f"valid audio | template baseline | " + "".join(f"{md_escape(c)} | " for c in controls) + "chance | raw |",
+             f"valid audio | template baseline | " + "".join(f"{md_escape(c)} {AS_SUBMITTED_MARK} | " for c in controls)
+             + "chance | raw |",
              "|" + "---|" * (9 + len(controls))]
     for e in entries:
         cells = [pct_ci(stat) for stat, _ in row_scores(e, main, controls)]
         cells.insert(2, valid_rate(e))
         lines.append(f"| {md_escape(e.model)} | {md_escape(e.revision)} | {md_escape(e.backbone)} | " + " | ".join(cells)
                      + f" | {100 * e.result.chance.get(main, float('nan')):.1f} | [JSON]({urllib.parse.quote(e.rel)}) |")
-    return lines + [""]
+    return lines + ["", md_escape(AS_SUBMITTED_NOTE), ""]
 
 
 

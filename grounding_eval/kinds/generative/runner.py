@@ -48,12 +48,12 @@ from grounding_eval.kinds.generative.generators import (
 from grounding_eval.kinds.generative.outcomes import KINDS, OK, count_outcomes
 from grounding_eval.kinds.generative.results import (
     ClapScores,
+    ExecutionRecord,
     GenerativePairedTest,
     GenerativeScores,
     GenerativeTaskRecord,
     GenerativeTaskResult,
     NoteScores,
-    ExecutionRecord,
     Outcomes,
     ScoreSet,
     SystemScores,
@@ -62,7 +62,7 @@ from grounding_eval.metrics import accuracy_at_k_chance, mrr_chance, true_ranks
 from grounding_eval.progress import Reporter
 from grounding_eval.registry import check_args
 from grounding_eval.results import describe_error
-from grounding_eval.stats import paired_tests
+from grounding_eval.stats import mean_interval, paired_tests
 
 SCORE_RATE = 16000  # generated clips are stored at this rate (the embedder resamples to its own)
 
@@ -200,16 +200,6 @@ def _floor_clip(root: Path, kind: str, seconds: float, seed: int) -> Path:
     return path
 
 
-def _mean_ci(values: np.ndarray, resamples: int, confidence: float, seed: int) -> dict[str, Any]:
-    values = np.asarray([v for v in values if v is not None and np.isfinite(v)], np.float64)
-    if values.size == 0:
-        return {"mean": None, "ci": None, "n": 0}
-    rng = np.random.default_rng([seed, 0x6E4])
-    boots = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(1)
-    lo, hi = np.percentile(boots, [100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2])
-    return {"mean": float(values.mean()), "ci": [float(lo), float(hi)], "n": int(values.size)}
-
-
 def _derangement(n: int, seed: int) -> np.ndarray:
     """A permutation with no fixed point (each concept paired with another), seeded."""
     rng = np.random.default_rng([seed, 0x5F1])
@@ -262,11 +252,11 @@ def score_set(vecs: np.ndarray, concept: np.ndarray, ref_vecs: np.ndarray, ref_c
         return Judged(ScoreSet.model_validate(out))
     ranks = true_ranks(sim, target)
     for kk in k:
-        out[f"accuracy@{kk}"] = _mean_ci((ranks <= kk).astype(float), sc.bootstrap_resamples, sc.confidence, seed)
-    out["mrr"] = _mean_ci(1.0 / ranks, sc.bootstrap_resamples, sc.confidence, seed)
+        out[f"accuracy@{kk}"] = mean_interval((ranks <= kk).astype(float), sc.bootstrap_resamples, sc.confidence, seed)
+    out["mrr"] = mean_interval(1.0 / ranks, sc.bootstrap_resamples, sc.confidence, seed)
     kads = per_class_kad(vecs, concept, ref_vecs, ref_concept, None if pairing is None else {int(c): int(pairing[c]) for c in np.unique(concept)})
     per = np.array([v for v in kads.values() if np.isfinite(v)])
-    out["kad"] = _mean_ci(per, sc.bootstrap_resamples, sc.confidence, seed)
+    out["kad"] = mean_interval(per, sc.bootstrap_resamples, sc.confidence, seed)
     out["kad"]["unit"] = "MMD^2 x 1000, per concept, mean over concepts"
     if pairing is None:
         out["fad"] = fad_inf(vecs, ref_vecs, seed=seed)
@@ -288,11 +278,11 @@ def _pitch_scores(clips: SystemClips, idx: list[int], cfg: GenerativeTaskConfig,
         dur.append(e["duration_error_s"])
     sc = cfg.scoring
     voiced = [c for c in cents if c is not None]
-    return NoteScores.model_validate({"pitch_error_cents": _mean_ci(np.array(voiced, float), sc.bootstrap_resamples, sc.confidence, seed),
+    return NoteScores.model_validate({"pitch_error_cents": mean_interval(np.array(voiced, float), sc.bootstrap_resamples, sc.confidence, seed),
             "pitch_error_cents_median": float(np.median(voiced)) if voiced else None,
-            "within_50_cents": _mean_ci(np.array([float(c <= 50) for c in voiced]), sc.bootstrap_resamples, sc.confidence, seed),
+            "within_50_cents": mean_interval(np.array([float(c <= 50) for c in voiced]), sc.bootstrap_resamples, sc.confidence, seed),
             "octave_errors": int(sum(o for o in octave if o)), "unvoiced": int(sum(c is None for c in cents)),
-            "duration_error_s": _mean_ci(np.array(dur, float), sc.bootstrap_resamples, sc.confidence, seed)})
+            "duration_error_s": mean_interval(np.array(dur, float), sc.bootstrap_resamples, sc.confidence, seed)})
 
 
 # ---- the whole flow: short named steps ------------------------------------------------------------------
@@ -526,7 +516,7 @@ def score_clap(run: TaskRun, clap: tuple[ClapScorer, Embedded], systems: list[Sy
 
     def score(vecs: np.ndarray, target: np.ndarray) -> ScoreSet:
         return ScoreSet.model_validate(
-            clap_scores(scorer.similarity(vecs), target, k, lambda v: _mean_ci(v, sc.bootstrap_resamples, sc.confidence, seed)))
+            clap_scores(scorer.similarity(vecs), target, k, lambda v: mean_interval(v, sc.bootstrap_resamples, sc.confidence, seed)))
 
     out = ClapParts({}, {})
     for s in systems:

@@ -11,6 +11,8 @@ import math
 import urllib.parse
 from typing import Any
 
+import numpy as np
+
 from grounding_eval import plugins
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds.probe.config import TaskConfig
@@ -26,7 +28,7 @@ from grounding_eval.leaderboard.checks import (
 )
 from grounding_eval.leaderboard.page import BoardEntry, cell, esc, md_escape, pct
 from grounding_eval.leaderboard.submit import sweep_layers
-from grounding_eval.stats import mean_stderr
+from grounding_eval.stats import CLASS_MEAN, RunSample, bootstrap_ci, mean_stderr
 
 # Task fields a submission may have changed from the task as shipped, and why that stays comparable:
 # - perception_encoder: the backbone is a leaderboard axis (one table column, one folder level);
@@ -92,6 +94,114 @@ def check_summary(res: Results, task: str, source: str) -> None:
         for variant in ["probe", *(run.model_extra or {})]:
             if variant not in summary:
                 raise GroundingEvalError(f"{source}: field tasks.{task}.runs.{i}.{variant}: variant missing from results.{task}")
+
+
+def check_units(res: Results, task: str, source: str) -> None:
+    """What the leaderboard recomputes beyond the summary (after `check_summary`): each run's scores from its
+    per-class values (`check_runs`), each interval against the runs (`check_intervals`)."""
+    check_runs(res, task, source)
+    check_intervals(res, task, source)
+
+
+def _clip_mean_metrics(res: Results, task: str) -> set[str]:
+    """The score keys that are a mean over test clips (metrics with per-clip values: accuracy@K, MRR); their
+    keys are those of the metric's chance levels."""
+    t = res.tasks[task]
+    out: set[str] = set()
+    for metric, margs in t.config.get("metrics", {}).items():
+        entry = plugins.registries().metrics.get(metric)
+        if entry.extra.get("per_instance") is not None:
+            out.update(entry.extra["chance"](t.dataset.n_concepts, **(margs or {})))
+    return out
+
+
+def check_runs(res: Results, task: str, source: str) -> None:
+    """Each run's scores follow from the per-class values the file also holds (as `protocol.score_similarity`
+    writes them): `<m>_class_mean` is the plain mean of the classes' values of m, a clip-mean metric the mean
+    weighted by each class's clips, and the clips add up to the run's test instances over its test classes.
+    An edited run score (the summary recomputed from it) is refused here."""
+    clip_means = _clip_mean_metrics(res, task)
+    for i, run in enumerate(res.tasks[task].runs):
+        for variant, rec in [("probe", run.probe), *(run.model_extra or {}).items()]:
+            where = f"tasks.{task}.runs.{i}.{variant}"
+            pc = rec.per_class
+            if not pc or not set(pc) <= set(run.test):
+                raise GroundingEvalError(f"{source}: field {where}.per_class: {len(pc)} classes, "
+                                         f"{len(set(pc) - set(run.test))} not among the run's test classes; the run's "
+                                         "scores must come with their per-class values (submit the file as the harness wrote it)")
+            n = [float(c.get("n_instances", 0)) for c in pc.values()]
+            if sum(n) != rec.n_test_instances or min(n) <= 0:
+                raise GroundingEvalError(f"{source}: field {where}.n_test_instances: {rec.n_test_instances}, but its "
+                                         f"per-class counts add up to {sum(n):g}")
+            for metric, value in rec.scores.items():
+                base = metric.removesuffix(CLASS_MEAN)
+                try:
+                    vals = [float(c[base]) for c in pc.values()]
+                except KeyError:
+                    raise GroundingEvalError(f"{source}: field {where}.per_class: no per-class {base!r} for the "
+                                             f"run's score {metric!r}") from None
+                if metric.endswith(CLASS_MEAN):
+                    want = sum(vals) / len(vals)
+                elif metric in clip_means:
+                    want = sum(v * k for v, k in zip(vals, n)) / sum(n)
+                else:
+                    continue  # not a mean over clips: its class mean is checked
+                if not close(value, want):
+                    raise GroundingEvalError(
+                        f"{source}: field {where}.scores.{metric}: {value!r}, but its per-class values give {want!r}; "
+                        "submit the file as the harness wrote it")
+
+
+def check_intervals(res: Results, task: str, source: str) -> None:
+    """Each bootstrap interval given: the task's confidence level, the bootstrap the task's statistics ask
+    for, its mean inside it; recomputed exactly where the file holds every draw's input (unit "runs", or a
+    metric without per-clip values: the runs' scores and the task's seed, as `protocol._statistics` draws it).
+    A runs_and_clips interval of a per-clip metric needs the per-clip values, which the file does not keep."""
+    t, r = res.tasks[task], res.results[task]
+    st = t.config.get("statistics") or {}
+    want_boot = {"resamples": st.get("bootstrap_resamples"), "unit": st.get("bootstrap_unit"), "confidence": st.get("confidence")}
+    given = {k: r.bootstrap.get(k) for k in want_boot}
+    if r.bootstrap and given != want_boot:
+        raise GroundingEvalError(f"{source}: field results.{task}.bootstrap: {given}, but the task's statistics "
+                                 f"give {want_boot}")
+    summary = _variants(r)
+    if not any(stat.ci is not None for metrics in summary.values() for stat in metrics.values()):
+        return
+    exact = _exact_intervals(res, task, summary, st)
+    for variant, metrics in summary.items():
+        for metric, stat in metrics.items():
+            if stat.ci is None:
+                continue
+            field = f"results.{task}.{'probe' if variant == 'probe' else 'controls.' + variant}.{metric}"
+            if not close(stat.ci_level, st.get("confidence")):
+                raise GroundingEvalError(f"{source}: field {field}.ci_level: {stat.ci_level!r}, but the task's "
+                                         f"bootstrap confidence is {st.get('confidence')!r}")
+            lo, hi = stat.ci
+            if not (lo - 1e-9 <= stat.mean <= hi + 1e-9):
+                raise GroundingEvalError(f"{source}: field {field}.ci: [{lo!r}, {hi!r}] does not hold its mean "
+                                         f"{stat.mean!r}; submit the file as the harness wrote it")
+            want = exact.get(variant, {}).get(metric)
+            if want is not None and not (close(lo, want[0]) and close(hi, want[1])):
+                raise GroundingEvalError(f"{source}: field {field}.ci: [{lo!r}, {hi!r}], but its {len(t.runs)} runs give "
+                                         f"{want} (seed {t.config.get('seed')}, unit {st.get('bootstrap_unit')})")
+
+
+def _exact_intervals(res: Results, task: str, summary: dict[str, dict[str, Stat]], st: dict[str, Any]) -> dict:
+    """variant -> metric -> the interval the harness draws, for the metrics whose draws the file determines."""
+    t = res.tasks[task]
+    clip_means = _clip_mean_metrics(res, task)
+    unit = st.get("bootstrap_unit")
+    keep = {(v, m) for v, metrics in summary.items() for m in metrics
+            if unit == "runs" or m.removesuffix(CLASS_MEAN) not in clip_means}
+    if not keep or not st.get("bootstrap_resamples") or not st.get("confidence"):
+        return {}
+    # The run draws come first from the bootstrap's generator and are shared by every variant and metric, so
+    # a metric without per-clip values gets the harness's interval from the run scores alone.
+    samples = {v: [RunSample({m: float(run.variant(v).scores[m]) for m in metrics}, {}, np.zeros(0, int)) for run in t.runs]
+               for v, metrics in summary.items()}
+    cis = bootstrap_ci(samples, resamples=int(st["bootstrap_resamples"]), confidence=float(st["confidence"]),
+                       unit="runs", seed=int(t.config.get("seed", 0)))
+    return {v: {m: ci for m, ci in by.items() if (v, m) in keep} for v, by in cis.items()}
 
 
 def check_ranges(res: Results, task: str, source: str) -> None:
