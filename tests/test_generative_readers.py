@@ -193,3 +193,19 @@ def test_model_card_metadata_of_a_generative_file(real):
     assert block["task"]["type"] == "text-generation" and block["dataset"]["config"] == "aisfx"
     assert got[("failures as silence", "accuracy@1")] == 10.0 and got[("valid clips", "valid_audio_rate")] == 100.0
     assert got[("split_half control", "accuracy@1")] == 58.97  # the ceiling: references against references
+
+
+def test_a_run_whose_programs_had_no_sandbox_says_so_on_the_page(real, tmp_path):
+    """`sandbox: guard-only` (no bubblewrap; the audit hook alone is not a boundary) is recorded in the file's
+    protections and marked on its row, page and README; a bubblewrap run's row carries no mark."""
+    root = tmp_path / "lb"
+    unboxed = copy.deepcopy(real)
+    unboxed["tasks"][TASK]["protections"]["sandbox"] = "guard-only"
+    submit(write(tmp_path, unboxed, "guard_only.json"), root)
+    page, readme, _ = build(root)
+    assert page.read_text().count("programs ran guard-only: no sandbox") == 1
+    assert "(programs ran guard-only: no sandbox)" in readme.read_text()
+    assert real["tasks"][TASK]["protections"]["sandbox"] == "bubblewrap"
+    submit(write(tmp_path, real, "boxed.json"), tmp_path / "lb2")
+    page, readme, _ = build(tmp_path / "lb2")
+    assert "no sandbox" not in page.read_text() and "no sandbox" not in readme.read_text()

@@ -256,13 +256,22 @@ def task_table(task: str, entries: list[BoardEntry]) -> str:
             cells.append(cell(f"<b>{text}</b>" if i == 0 else text, _mean(stat)))
             if i == 1:
                 cells.append(cell(two_lines(valid_rate(e)), o.valid_rate))
+        mark = f'<br><small class="unboxed">{esc(unboxed(t))}</small>' if unboxed(t) else ""
         cells += [cell(f"{100 * r.chance.get(main, float('nan')):.1f}", r.chance.get(main, -1)),
                   cell(f"{len(t.prompts)} × {t.n_samples}<br><small>seed {esc(t.seed)}</small>", len(t.prompts) * t.n_samples),
-                  cell(f'{esc(e.data.date[:10])}<br><small>{esc(e.hardware)}</small>', e.data.date, "when"),
+                  cell(f'{esc(e.data.date[:10])}<br><small>{esc(e.hardware)}</small>{mark}', e.data.date, "when"),
                   cell(f'<a href="{esc(urllib.parse.quote(e.rel))}">JSON</a>', e.rel)]
         out.append(f'<tr data-backbone="{esc(e.backbone)}" data-family="{esc(e.family)}">{"".join(cells)}</tr>')
     out.append("</tbody></table>")
     return "".join(out)
+
+
+def unboxed(t: GenerativeTaskRecord) -> str:
+    """`programs ran guard-only: no sandbox` when the programs ran without bubblewrap (`sandbox: guard-only`,
+    named by the user; older files say `none`), else "": the audit hook alone is not a boundary (numpy's
+    ctypes passes it), and a reader of the row should know."""
+    sandbox = t.protections.get("sandbox")
+    return "" if sandbox in (None, "bubblewrap") else f"programs ran {sandbox}: no sandbox"
 
 
 def two_lines(text: str) -> str:
@@ -295,7 +304,8 @@ def markdown_section(task: str, entries: list[BoardEntry]) -> list[str]:
     for e in entries:
         cells = [pct_ci(stat) for stat, _ in row_scores(e, main, controls)]
         cells.insert(2, valid_rate(e))
-        lines.append(f"| {md_escape(e.model)} | {md_escape(e.revision)} | {md_escape(e.backbone)} | " + " | ".join(cells)
+        model = e.model + (f" ({unboxed(e.task_data)})" if unboxed(e.task_data) else "")
+        lines.append(f"| {md_escape(model)} | {md_escape(e.revision)} | {md_escape(e.backbone)} | " + " | ".join(cells)
                      + f" | {100 * e.result.chance.get(main, float('nan')):.1f} | [JSON]({urllib.parse.quote(e.rel)}) |")
     return lines + ["", md_escape(AS_SUBMITTED_NOTE), ""]
 
