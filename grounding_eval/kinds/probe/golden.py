@@ -38,19 +38,18 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
-from grounding_eval.errors import GroundingEvalError
+from grounding_eval.golden import Check, golden_main, report, same
 from grounding_eval.kinds.probe.protocol import CLASS_MEAN, mean_stderr
-from grounding_eval.results import load_results
 from grounding_eval.stats import paired_t_p, sign_flip_p
 from grounding_eval.validation import first_difference
+
+__all__ = ["Check", "compare_golden", "flip_size", "main", "report", "run_tolerance", "setup_differences",
+           "statistic_tolerance"]
 
 # What one clip's value of a metric can change by when one near-tie flips (see the module docstring).
 FLIP_SIZE = {"accuracy@": 1.0, "mrr": 0.5}
 LOSS_REL_TOL = 1e-3  # training loss: float rounding only (1.9e-5 relative measured between two runs here)
-_EPS = 1e-12  # equal numbers never count as a move
 
 
 def flip_size(metric: str) -> float:
@@ -59,25 +58,6 @@ def flip_size(metric: str) -> float:
         if base.startswith(prefix):
             return size
     return 1.0  # any per-clip score in [0, 1]
-
-
-@dataclass
-class Check:
-    """One number compared: where it is, its golden and new value and how far it may move."""
-
-    field: str
-    group: str  # table row: "<variant>: <kind of number>"
-    golden: float
-    new: float
-    tolerance: float
-
-    @property
-    def delta(self) -> float:
-        return self.new - self.golden
-
-    @property
-    def ok(self) -> bool:
-        return abs(self.delta) <= self.tolerance + _EPS
 
 
 def run_tolerance(rec: dict[str, Any], metric: str) -> float:
@@ -105,16 +85,6 @@ def statistic_tolerance(values: Sequence[float], tolerances: Sequence[float], st
     return worst
 
 
-def _same(checks_exact: list[str], field: str, golden: Any, new: Any) -> None:
-    if golden != new:
-        checks_exact.append(f"{field}: golden {_short(golden)}, new {_short(new)}")
-
-
-def _short(v: Any) -> str:
-    s = repr(v)
-    return s if len(s) <= 60 else s[:57] + "..."
-
-
 def setup_differences(golden: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """What makes the two runs measure different things (exit 2): named by field."""
     out: list[str] = []
@@ -126,15 +96,15 @@ def setup_differences(golden: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for task in golden["results"]:
         gt, nt = golden["tasks"][task], new["tasks"][task]
         for key in ("version", "hash"):
-            _same(out, f"tasks.{task}.{key}", gt[key], nt[key])
+            same(out, f"tasks.{task}.{key}", gt[key], nt[key])
         where = first_difference(gt["config"], nt["config"])
         if where:
             out.append(f"tasks.{task}.config.{where}: the task config differs")
         for key in ("fingerprint", "n_concepts", "n_instances"):
-            _same(out, f"tasks.{task}.dataset.{key}", gt["dataset"][key], nt["dataset"][key])
-        _same(out, f"tasks.{task}.concepts", gt["concepts"], nt["concepts"])
+            same(out, f"tasks.{task}.dataset.{key}", gt["dataset"][key], nt["dataset"][key])
+        same(out, f"tasks.{task}.concepts", gt["concepts"], nt["concepts"])
         for enc in ("perception_encoder", "text_encoder"):
-            _same(out, f"tasks.{task}.{enc}.cache_key", gt[enc].get("cache_key"), nt[enc].get("cache_key"))
+            same(out, f"tasks.{task}.{enc}.cache_key", gt[enc].get("cache_key"), nt[enc].get("cache_key"))
     return out
 
 
@@ -154,7 +124,7 @@ class _Comparison:
     exact: list[str] = field(default_factory=list)
 
     def same(self, where: str, golden: Any, new: Any) -> None:
-        _same(self.exact, where, golden, new)
+        same(self.exact, where, golden, new)
 
     def task(self, task: str, golden: dict[str, Any], new: dict[str, Any]) -> None:
         gt, nt = golden["tasks"][task], new["tasks"][task]
@@ -277,56 +247,8 @@ class _Comparison:
                                                  statistic_tolerance(d, td, fn)))
 
 
-def report(checks: list[Check], exact: list[str], console: Console, max_listed: int = 20) -> int:
-    """A table per group (values compared, largest |change| / tolerance); the failures by field. Exit code."""
-    table = Table(title="golden check: every number against one near-tie flip's worth",
-                  caption="worst = largest |new - golden| / its tolerance in the group (<= 1 passes)")
-    for col in ("numbers", "compared", "moved", "worst", "verdict"):
-        table.add_column(col, justify="left" if col == "numbers" else "right")
-    groups: dict[str, list[Check]] = {}
-    for c in checks:
-        groups.setdefault(c.group, []).append(c)
-    for group, cs in groups.items():
-        moved = sum(1 for c in cs if abs(c.delta) > _EPS)
-        worst = max((abs(c.delta) / c.tolerance if c.tolerance > 0 else (math.inf if abs(c.delta) > _EPS else 0.0))
-                    for c in cs)
-        bad = any(not c.ok for c in cs)
-        table.add_row(group, str(len(cs)), str(moved), f"{worst:.2f}", "[bold red]MOVED[/]" if bad else "[green]ok[/]")
-    console.print(table)
-    failed = [c for c in checks if not c.ok]
-    for c in failed[:max_listed]:
-        console.print(f"[bold red]moved:[/] {c.field}: golden {c.golden:.6g}, new {c.new:.6g} "
-                      f"(Δ {c.delta:+.3g}, tolerance {c.tolerance:.3g})")
-    for e in exact[:max_listed]:
-        console.print(f"[bold red]differs:[/] {e}")
-    if len(failed) > max_listed:
-        console.print(f"... and {len(failed) - max_listed} more moved numbers")
-    if failed or exact:
-        console.print(f"[bold red]GOLDEN CHECK FAILED:[/] {len(failed)} of {len(checks)} numbers moved beyond one "
-                      f"near-tie flip; {len(exact)} field(s) that must be identical differ")
-        return 1
-    console.print(f"[green]golden check passed:[/] {len(checks)} numbers within one near-tie flip "
-                  f"({sum(1 for c in checks if abs(c.delta) > _EPS)} moved at all)")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    console = Console()
-    try:
-        if len(args) != 2:
-            raise GroundingEvalError("usage: python -m grounding_eval.kinds.probe.golden NEW.json GOLDEN.json")
-        new, golden = load_results(args[0]), load_results(args[1])
-        blocking = setup_differences(golden, new)
-        if blocking:
-            raise GroundingEvalError(f"golden check: {args[0]} does not measure what {args[1]} does ({blocking[0]}); "
-                                     "a change of the task or its data needs a task version bump and "
-                                     "`bash .ci/golden-check --update`")
-        checks, exact = compare_golden(golden, new)
-    except GroundingEvalError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return exc.exit_code
-    return report(checks, exact, console)
+    return golden_main(argv, "grounding_eval.kinds.probe.golden", setup_differences, compare_golden)
 
 
 if __name__ == "__main__":
