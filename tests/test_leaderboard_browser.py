@@ -110,6 +110,11 @@ def test_page_fits_1280_px_and_draws_the_layer_sweep(board_with_sweep, tmp_path)
         assert b.eval(f"{fig}.querySelectorAll('circle.pt.probe').length") == 3
         assert b.eval(f"{fig}.querySelectorAll('circle.pt.control').length") == 3
         assert b.eval(f"{fig}.querySelector('line.chance') !== null")
+        # the curves are lines and their +-SE bands the only fills: a filled polyline closes from the first to
+        # the last layer and covers the chart (the bar chart's .probe/.control fill once reached them)
+        for cls in ("probe", "control"):
+            assert b.eval(f"getComputedStyle({fig}.querySelector('polyline.line.{cls}')).fill") == "none"
+            assert b.eval(f"getComputedStyle({fig}.querySelector('polygon.band.{cls}')).fill") != "none"
         width = b.eval(f"{fig}.querySelector('svg').getBoundingClientRect().width")
         assert 200 < width <= 1280
         # the family filter hides the sweep of another family, and shows it again
