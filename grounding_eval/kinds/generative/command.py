@@ -15,13 +15,14 @@ from rich.console import Console
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.data.clips import checks_in
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.kinds.generative import leaderboard
 from grounding_eval.kinds.generative.report import (
     GENERATIVE_SCHEMA_VERSION,
     results_table,
     summary_lines,
     write_spectrograms,
 )
-from grounding_eval.kinds.generative.results import parse_generative_results
+from grounding_eval.kinds.generative.results import GenerativeResults, parse_generative_results
 from grounding_eval.kinds.generative.runner import GenerativeRun, evaluate_generative
 from grounding_eval.progress import Reporter
 from grounding_eval.results import check_output_path, check_plots, environment, now_iso, results_path
@@ -47,11 +48,13 @@ def evaluate(model: str, task: str, *, allow_code_execution: bool = False, gener
         return run
     generator = run.record.generator
     # Built through the typed model (kinds.generative.results.GenerativeResults): one definition of the file.
-    out = parse_generative_results({
+    typed = parse_generative_results({
         "schema_version": GENERATIVE_SCHEMA_VERSION, "kind": "generative", "results": {task: run.result},
         "tasks": {task: run.record}, "model": {"name": model, "kind": generator["generator"], "identity": generator},
         "environment": environment(options.get("device") or "cpu"), "date": now_iso(),
-        "wall_time_seconds": time.perf_counter() - t0}, "results (internal)").to_json()
+        "wall_time_seconds": time.perf_counter() - t0}, "results (internal)")
+    self_check(typed, task)
+    out = typed.to_json()
     if output_path:
         path = results_path(output_path, model, out["date"])
         if plots:
@@ -59,6 +62,18 @@ def evaluate(model: str, task: str, *, allow_code_execution: bool = False, gener
         out["output_file"] = str(path)
         atomic_write_json(path, out)
     return out
+
+
+def self_check(res: GenerativeResults, task: str) -> None:
+    """The leaderboard's checks of the numbers (ranges, chance, every summary and interval recomputed from the
+    programs' outcomes and ranks) on the file about to be written: a summary that does not follow from its
+    clips is a harness bug, and every run (every test that writes a generative file) fails on it first."""
+    for check in (leaderboard.check_ranges, leaderboard.check_summary, leaderboard.check_units, leaderboard.check_chance):
+        try:
+            check(res, task, "results (internal)")
+        except GroundingEvalError as exc:
+            raise GroundingEvalError(f"{exc} (a harness bug: the run's own numbers do not follow from its clips; "
+                                     "please report it)") from None
 
 
 def validate(data: Any, source: str) -> None:
