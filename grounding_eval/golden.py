@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from rich.console import Console
@@ -55,6 +55,26 @@ def same(out: list[str], field: str, golden: Any, new: Any) -> None:
     """Record `field` in `out` when the two values that must be identical are not."""
     if golden != new:
         out.append(f"{field}: golden {short(golden)}, new {short(new)}")
+
+
+@dataclass
+class GoldenComparison:
+    """Collects the checks of one golden comparison, part by part; a kind's subclass adds `task(task, golden, new)`."""
+
+    checks: list[Check] = field(default_factory=list)
+    exact: list[str] = field(default_factory=list)
+
+    def same(self, where: str, golden: Any, new: Any) -> None:
+        same(self.exact, where, golden, new)
+
+    def task(self, task: str, golden: dict[str, Any], new: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def compare(self, golden: dict[str, Any], new: dict[str, Any]) -> tuple[list[Check], list[str]]:
+        """(every number compared with its tolerance, every field that must be identical and is not)."""
+        for task in golden["results"]:
+            self.task(task, golden, new)
+        return self.checks, self.exact
 
 
 def short(v: Any) -> str:

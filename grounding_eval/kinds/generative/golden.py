@@ -70,12 +70,12 @@ import inspect
 import math
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from grounding_eval.audio.pitch import sounding_span
 from grounding_eval.compare import setup_differences as kind_setup_differences
-from grounding_eval.golden import Check, golden_main, same
+from grounding_eval.golden import Check, GoldenComparison, golden_main
 from grounding_eval.metrics import rank_score
 from grounding_eval.validation import first_difference
 
@@ -167,19 +167,10 @@ def setup_differences(golden: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def compare_golden(golden: dict[str, Any], new: dict[str, Any]) -> tuple[list[Check], list[str]]:
     """(every number compared with its tolerance, every field that must be identical and is not)."""
-    out = _Comparison()
-    for task in golden["results"]:
-        out.task(task, golden, new)
-    return out.checks, out.exact
+    return _Comparison().compare(golden, new)
 
 
-@dataclass
-class _Comparison:
-    checks: list[Check] = field(default_factory=list)
-    exact: list[str] = field(default_factory=list)
-
-    def same(self, where: str, golden: Any, new: Any) -> None:
-        same(self.exact, where, golden, new)
+class _Comparison(GoldenComparison):
 
     def number(self, where: str, group: str, golden: Any, new: Any, tolerance: float) -> None:
         """A number with its tolerance; None (nothing scored) and NaN (not computable) must match as such."""

@@ -34,12 +34,11 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from grounding_eval.golden import Check, golden_main, report, same
+from grounding_eval.golden import Check, GoldenComparison, golden_main, report, same
 from grounding_eval.kinds.probe.protocol import CLASS_MEAN, mean_stderr
 from grounding_eval.stats import paired_t_p, sign_flip_p
 from grounding_eval.validation import first_difference
@@ -110,21 +109,12 @@ def setup_differences(golden: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def compare_golden(golden: dict[str, Any], new: dict[str, Any]) -> tuple[list[Check], list[str]]:
     """(every number compared with its tolerance, every field that must be identical and is not)."""
-    out = _Comparison()
-    for task in golden["results"]:
-        out.task(task, golden, new)
-    return out.checks, out.exact
+    return _Comparison().compare(golden, new)
 
 
-@dataclass
-class _Comparison:
+class _Comparison(GoldenComparison):
     """Collects the checks of one golden comparison, part by part."""
 
-    checks: list[Check] = field(default_factory=list)
-    exact: list[str] = field(default_factory=list)
-
-    def same(self, where: str, golden: Any, new: Any) -> None:
-        same(self.exact, where, golden, new)
 
     def task(self, task: str, golden: dict[str, Any], new: dict[str, Any]) -> None:
         gt, nt = golden["tasks"][task], new["tasks"][task]
