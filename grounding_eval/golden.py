@@ -26,6 +26,7 @@ from rich.table import Table
 
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
+from grounding_eval.leaderboard.migrations import withhold_local_paths
 from grounding_eval.leaderboard.submit import LOCAL_PATHS
 from grounding_eval.results import load_results
 
@@ -146,7 +147,7 @@ def golden_main(argv: Sequence[str] | None, module: str,
 def write_golden(run: str, golden: str) -> None:
     """`run` (a results file, checked against its schema) written to `golden` without its local paths."""
     data = load_results(run)
-    atomic_write_json(golden, {k: v for k, v in data.items() if k not in LOCAL_PATHS})
+    atomic_write_json(golden, withhold_local_paths({k: v for k, v in data.items() if k not in LOCAL_PATHS}))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`grounding-eval leaderboard submit RESULTS.json ...`, `leaderboard build` and `leaderboard model-index RESULTS.json`."""
+"""`grounding-eval leaderboard submit RESULTS.json ...`, `leaderboard build`, `leaderboard migrate` and `leaderboard model-index RESULTS.json`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.table import Table
 
 from grounding_eval.cli.args import Parser
 from grounding_eval.leaderboard.build import build
+from grounding_eval.leaderboard.migrations import CURRENT, migrate
 from grounding_eval.leaderboard.model_index import model_index_yaml, push_model_index
 from grounding_eval.leaderboard.submit import submit
 
@@ -28,6 +29,9 @@ def cmd(argv: Sequence[str], console: Console) -> int:
     b = sub.add_parser("build", help="render ROOT/index.html and ROOT/README.md from ROOT/submissions/")
     b.add_argument("--root", default="leaderboard")
     b.add_argument("--include-path", action="append", default=[])
+    g = sub.add_parser("migrate", help="rewrite ROOT's committed entries and goldens to this harness's format")
+    g.add_argument("--root", default="leaderboard")
+    g.add_argument("--dry-run", action="store_true", help="list the files and fields that would change; write nothing")
     m = sub.add_parser("model-index", help="print the model-index metadata of a results file for a Hugging Face model card")
     m.add_argument("results", help="results JSON written by grounding-eval")
     m.add_argument("--push", metavar="REPO", default=None, help="also write it into the model card of hub repo REPO")
@@ -38,6 +42,16 @@ def cmd(argv: Sequence[str], console: Console) -> int:
         if args.push:
             url = push_model_index(args.results, args.push)
             console.print(f"model card of {args.push} updated: {url}")
+        return 0
+    if args.action == "migrate":
+        was, rewrites = migrate(args.root, dry_run=args.dry_run)
+        table = Table(title=f"leaderboard migrate: format {was} -> {CURRENT}" + (" (dry run: nothing written)" if args.dry_run else ""))
+        for col in ("file", "fields rewritten"):
+            table.add_column(col)
+        for r in rewrites:
+            table.add_row(r.path.relative_to(args.root).as_posix(), f"{len(r.fields)}: " + ", ".join(sorted({f.split('.', 2)[-1] for f in r.fields})))
+        console.print(table)
+        console.print(f"{len(rewrites)} file(s) {'would change' if args.dry_run else 'rewritten'}")
         return 0
     if args.action == "submit":
         table = Table(title="leaderboard submit")

@@ -10,6 +10,7 @@ build; an entry of an older task version is left off the page and counted ("stal
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +20,7 @@ from grounding_eval.atomic import atomic_write_text
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds import all_kinds, get_kind
 from grounding_eval.leaderboard import checks
+from grounding_eval.leaderboard.migrations import local_paths
 from grounding_eval.leaderboard.page import BoardEntry, esc
 from grounding_eval.leaderboard.submit import SUBMISSIONS, entry_path, entry_task
 from grounding_eval.results import load
@@ -40,6 +42,9 @@ def collect(root: Path, include_paths: tuple[str, ...] = ()) -> Board:
     for path in sorted(base.rglob("*.json")) if base.is_dir() else []:
         rel = path.relative_to(root).as_posix()
         data = load(str(path))
+        if held := local_paths(json.loads(path.read_text())):
+            raise GroundingEvalError(f"{rel}: field {held[0]}: a path on the submitter's machine ({len(held)} such field(s)); "
+                                     "entries keep none: run `grounding-eval leaderboard migrate`, or resubmit")
         try:
             task = entry_task(data)
         except GroundingEvalError as exc:

@@ -32,6 +32,7 @@ from typing import Any
 from grounding_eval.atomic import atomic_write_json
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.leaderboard.checks import base_task, check_results_for_leaderboard, rules
+from grounding_eval.leaderboard.migrations import FORMAT_FILE, require_current, withhold_local_paths, write_format
 from grounding_eval.results import ResultsFile, as_results, load_results, parse_any, safe_name
 
 SUBMISSIONS = "submissions"
@@ -179,8 +180,12 @@ def plan_submission(res: ResultsFile | dict[str, Any], source: str, root: Path, 
                     weights_sha256: str | None = None) -> list[tuple[Placed, dict[str, Any] | None]]:
     """Check everything and decide every entry's fate before anything is written (all or nothing)."""
     check_results_for_leaderboard(res, source, include_paths)
+    require_current(root)
     res = res.to_json() if not isinstance(res, dict) else res  # entries are the file's data, split
     res = public_model(res, source, public_name, weights_sha256)
+    # Where the submitter's machine kept things (dataset roots, files read) is nobody else's business and
+    # differs between two runs of the same thing: withheld (leaderboard/migrations.py).
+    res = withhold_local_paths(res)
     plan = []
     for task, entry in split_by_task(res).items():
         path = entry_path(root, entry)
@@ -214,4 +219,6 @@ def submit(results_path: str, root: str | Path = "leaderboard", *, force: bool =
     for placed, entry in plan:
         if entry is not None:
             atomic_write_json(placed.path, entry)
+    if not (Path(root) / FORMAT_FILE).exists():
+        write_format(Path(root))  # a new leaderboard: its entries are of this harness's format
     return [p for p, _ in plan]
