@@ -1,23 +1,25 @@
-"""`grounding-eval grid paper`: the published grid of models x audio backbones in one command, and a table
+"""`grounding-eval grid paper|FILE`: a grid of models x tasks x audio backbones in one command, and a table
 of our numbers beside the published ones.
 
-A grid is a YAML file (`grounding_eval/kinds/probe/paper/ngo_kim_2024.yaml` is `paper`): a task, a metric, labelled
-models (what `--model` takes) and backbones (what `--audio-backbone` takes), and optionally the published
-numbers as [mean, standard error, permuted-control mean] per cell. Every cell runs on its own: a cell
-whose model or backbone cannot load (no network, no weights, no plugin) is reported with its one-line
-reason and the grid goes on; the table shows whatever ran. Results: one results JSON per cell under
-OUTPUT/cells/, and OUTPUT/grid_<date>.json + .md with the table.
+A grid is a YAML file (`grounding_eval/kinds/probe/paper/ngo_kim_2024.yaml` is `paper`): a task (or `tasks`),
+a metric, labelled models (what `--model` takes, with optional `model_args` per label) and backbones (what
+`--audio-backbone` takes; none: each task's own), optionally the published numbers as [mean, standard error,
+permuted-control mean] per cell, and the resources of a SLURM job (`slurm:`). Its cells are grouped into one
+job per model load (`cluster.py`), run here (`--executor local`) or on a SLURM cluster (`--executor slurm`).
+Every cell runs on its own: a cell whose model or backbone cannot load is reported with its one-line reason
+and the grid goes on; the table shows whatever ran. Results: one results JSON per cell under
+OUTPUT/cells/<cell>/results.json, and OUTPUT/grid_<date>.json + .md with the table.
 """
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-from rich.console import Console
 
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds.probe.results import parse_results
@@ -33,8 +35,36 @@ def _labels(value: Any) -> Any:
 
 Labels = Annotated[dict[str, str], BeforeValidator(_labels), Field(min_length=1),
                    Valid("a non-empty mapping of label -> name")]
+OptionalLabels = Annotated[dict[str, str], BeforeValidator(_labels), Valid("a mapping of label -> name")]
 Cell = Annotated[list[float], Field(min_length=2, max_length=3)]
 PUBLISHED = "model label -> backbone label -> [mean, stderr] or [mean, stderr, permuted], numbers in %"
+
+
+class Slurm(BaseModel):
+    """The resources of one SLURM job (one model load); command-line options override each."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True)
+
+    partition: str | None = None
+    """the partition (sbatch --partition); default: the cluster's default partition"""
+    time: Annotated[int, Field(ge=1), Valid("a whole number of minutes >= 1")] = 60
+    """the time limit of one job, in minutes"""
+    gpus: Annotated[int, Field(ge=0), Valid("a whole number >= 0")] = 0
+    """GPUs per job"""
+    cpus: Annotated[int, Field(ge=1), Valid("a whole number >= 1")] = 1
+    """CPUs per job"""
+    mem_gb: Annotated[float, Field(gt=0), Valid("a number of GB > 0")] | None = None
+    """memory per job in GB; default: the partition's"""
+    account: str | None = None
+    """sbatch --account"""
+    constraint: str | None = None
+    """sbatch --constraint (node features)"""
+    sbatch: list[str] = []
+    """extra sbatch lines, each `--key=value` or `--flag` (e.g. --qos=high)"""
+    setup: list[str] = []
+    """shell lines run before the job (module load ..., source venv/bin/activate)"""
+    parallel: Annotated[int, Field(ge=1), Valid("a whole number >= 1")] = 16
+    """at most this many jobs of the grid at once (the job array's %N)"""
 
 
 class Grid(BaseModel):
@@ -46,18 +76,33 @@ class Grid(BaseModel):
     """shown in titles; default: the grid's name or path"""
     source: str = ""
     """where the published numbers come from"""
-    task: str
-    """the task every cell runs (what --task takes)"""
+    task: str = ""
+    """the task every cell runs (what --task takes); `published` is for this task"""
+    tasks: list[str] = []
+    """several tasks: every model x backbone cell runs each (give task or tasks)"""
     metric: str = "accuracy@3"
     """the probe score the table shows"""
     chance: float | None = None
     """chance level in %, for the table's caption"""
     models: Labels
     """label -> what --model takes"""
-    backbones: Labels
-    """label -> what --audio-backbone takes"""
+    model_args: dict[str, str] = {}
+    """model label -> its --model-args (k=v,...), e.g. layer=all"""
+    backbones: OptionalLabels = {}
+    """label -> what --audio-backbone takes; empty: each task's own perception encoder"""
     published: Annotated[dict[str, dict[str, Cell]], Valid(PUBLISHED)] = {}
     """model label -> backbone label -> [mean, stderr] or [mean, stderr, permuted], in %"""
+    slurm: Slurm = Slurm()
+    """the resources of each SLURM job (--executor slurm)"""
+
+    @property
+    def task_list(self) -> list[str]:
+        return list(self.tasks) or [self.task]
+
+    @property
+    def backbone_labels(self) -> dict[str, str | None]:
+        """label -> backbone; no backbones: one column, each task's own encoder (None)."""
+        return dict(self.backbones) or {"task's own": None}
 
 
 def load_grid(spec: str) -> Grid:
@@ -82,9 +127,18 @@ def load_grid(spec: str) -> Grid:
     if not isinstance(data, dict):
         raise GroundingEvalError(f"{shown}: a grid file is a mapping with task, metric, models, backbones")
     try:
-        return Grid.model_validate({"name": spec, **{k: v for k, v in data.items() if v is not None}})
+        grid = Grid.model_validate({"name": spec, **{k: v for k, v in data.items() if v is not None}})
     except ValidationError as exc:
         raise GroundingEvalError(f"{shown}: {_message(exc.errors()[0])}") from None
+    if not grid.task and not grid.tasks:
+        raise GroundingEvalError(f"{shown}: missing field 'task' (a task name) or 'tasks' (a list of task names)")
+    if not grid.task:
+        grid = grid.model_copy(update={"task": grid.tasks[0]})
+    for label in grid.model_args:
+        if label not in grid.models:
+            raise GroundingEvalError(f"{shown}: field model_args.{label}: not a model label of the grid; "
+                                     f"valid: {', '.join(grid.models)}")
+    return grid
 
 
 def _message(err: dict[str, Any]) -> str:
@@ -110,43 +164,28 @@ def pick(labels: dict[str, str], wanted: str | None, what: str) -> dict[str, str
     return out
 
 
-def run_grid(grid: Grid, evaluate: Callable[..., Any], *, models: dict[str, str], backbones: dict[str, str],
-             output_dir: Path, console: Console, eval_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Every cell, each in isolation (`evaluate` is runner.evaluate, passed in so that reading a grid file,
-    e.g. for `schema grid`, does not load the runner's torch); a failing cell becomes its one-line reason."""
-
-    cells: list[dict[str, Any]] = []
-    for m_label, model in models.items():
-        for b_label, backbone in backbones.items():
-            cell: dict[str, Any] = {"model_label": m_label, "model": model, "backbone_label": b_label, "backbone": backbone}
-            console.print(f"[bold]{m_label}[/] x [bold]{b_label}[/] ({model}, --audio-backbone {backbone}) ...")
-            try:
-                res = evaluate(model, grid.task, audio_backbone=backbone, output_path=str(output_dir / "cells"),
-                               console=console, **eval_kwargs)
-            except GroundingEvalError as exc:
-                cell["error"] = str(exc)
-            except Exception as exc:  # noqa: BLE001 - any loader failure is this cell's, not the grid's
-                cell["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-            else:
-                typed = parse_results(res, "results (internal)")
-                r = typed.results[grid.task]
-                if grid.metric not in r.probe:  # a typo would otherwise fill every cell with "-"
-                    raise GroundingEvalError(f"grid {grid.name}: metric {grid.metric!r} is not a score of task "
-                                             f"{grid.task}; valid: {', '.join(sorted(r.probe))}")
-                permuted = r.controls.get("permuted_text", {}).get(grid.metric)
-                cell["ours"] = r.probe[grid.metric].model_dump(exclude_unset=True)  # plain data for the grid JSON
-                cell["permuted_text"] = permuted.model_dump(exclude_unset=True) if permuted else None
-                test = r.paired_tests.get("permuted_text", {}).get(grid.metric)
-                cell["p_value"] = test.p_value if test else None
-                cell["results_file"] = typed.output_file
-            if "error" in cell:
-                console.print(f"  [red]failed[/]: {cell['error']}")
-            pub = grid.published.get(m_label, {}).get(b_label)
-            if pub:
-                cell["published"] = {"mean": pub[0], "stderr": pub[1], "permuted_text": pub[2] if len(pub) > 2 else None}
-            cells.append(cell)
-    return {"grid": grid.name, "source": grid.source, "task": grid.task, "metric": grid.metric,
-            "chance_percent": grid.chance, "cells": cells}
+def cell_summary(grid: Grid, cell: Any, results_file: Path | None, reason: str,
+                 published: dict[str, Any]) -> dict[str, Any]:
+    """One cell of the grid's summary: its numbers from its results file, or the one-line reason it has none."""
+    out: dict[str, Any] = {"model_label": cell.model_label, "model": cell.model, "model_args": cell.model_args,
+                           "task": cell.task, "backbone_label": cell.backbone_label, "backbone": cell.backbone,
+                           **published}
+    if results_file is None:
+        out["error"] = reason
+        return out
+    typed = parse_results(json.loads(results_file.read_text(encoding="utf-8")), str(results_file))
+    entry = cell.task if cell.task in typed.results else next(iter(typed.results))
+    r = typed.results[entry]
+    if grid.metric not in r.probe:  # a typo would otherwise fill every cell with "-"
+        raise GroundingEvalError(f"grid {grid.name}: metric {grid.metric!r} is not a score of task "
+                                 f"{cell.task}; valid: {', '.join(sorted(r.probe))}")
+    permuted = r.controls.get("permuted_text", {}).get(grid.metric)
+    out["ours"] = r.probe[grid.metric].model_dump(exclude_unset=True)  # plain data for the grid JSON
+    out["permuted_text"] = permuted.model_dump(exclude_unset=True) if permuted else None
+    test = r.paired_tests.get("permuted_text", {}).get(grid.metric)
+    out["p_value"] = test.p_value if test else None
+    out["results_file"] = str(results_file)
+    return out
 
 
 def _ours(stat: dict[str, Any] | None) -> str:
@@ -157,20 +196,26 @@ def _ours(stat: dict[str, Any] | None) -> str:
 
 
 def grid_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """One row per model; per backbone two columns: ours "mean ± SE / permuted", paper "mean (SEM) / permuted"."""
+    """One row per model; per (task,) backbone a column "mean ± SE / permuted", and where the grid has published
+    numbers a paper column "mean (SEM) / permuted" beside it."""
     cells = summary["cells"]
     models = list(dict.fromkeys(c["model_label"] for c in cells))
+    tasks = list(dict.fromkeys(c.get("task", summary["task"]) for c in cells))
     backbones = list(dict.fromkeys(c["backbone_label"] for c in cells))
+    with_paper = any(c.get("published") for c in cells)
+    columns = [(t, b) for t in tasks for b in backbones]
     header = ["LM"]
-    for b in backbones:
-        header += [f"{b} ours / perm", f"{b} paper / perm"]
+    for t, b in columns:
+        name = b if len(tasks) == 1 else f"{t} {b}"
+        header += [f"{name} ours / perm"] + ([f"{name} paper / perm"] if with_paper else [])
     rows = []
     for m in models:
         row = [m]
-        for b in backbones:
-            c = next(x for x in cells if x["model_label"] == m and x["backbone_label"] == b)
+        for t, b in columns:
+            c = next((x for x in cells if x["model_label"] == m and x.get("task", summary["task"]) == t
+                      and x["backbone_label"] == b), {})
             pub = c.get("published")
-            if c.get("error", "").startswith("not run"):
+            if not c or c.get("error", "").startswith("not run"):
                 ours = "-"
             elif "error" in c:
                 ours = "failed"
@@ -181,19 +226,20 @@ def grid_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 paper = f"{pub['mean']:.1f} ({pub['stderr']:.1f})"
                 if pub.get("permuted_text") is not None:
                     paper += f" / {pub['permuted_text']:.1f}"
-            row += [ours, paper]
+            row += [ours] + ([paper] if with_paper else [])
         rows.append(row)
     return header, rows
 
 
 def markdown(summary: dict[str, Any]) -> str:
     header, rows = grid_rows(summary)
-    lines = [f"# Grid {summary['grid']}: {summary['metric']} (%) on {summary['task']}", "",
+    lines = [f"# Grid {summary['grid']}: {summary['metric']} (%) on {', '.join(summary.get('tasks') or [summary['task']])}", "",
              f"Published: {summary['source']}. Ours: mean ± standard error over runs.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     failed = [c for c in summary["cells"] if "error" in c]
     if failed:
         lines += ["", "Cells that did not run:", ""]
-        lines += [f"- {c['model_label']} x {c['backbone_label']}: {c['error']}" for c in failed]
+        lines += [f"- {c['model_label']} x {c.get('task', summary['task'])} x {c['backbone_label']}: {c['error']}"
+                  for c in failed]
     return "\n".join(lines) + "\n"
