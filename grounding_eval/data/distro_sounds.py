@@ -140,7 +140,8 @@ def _locate(package: str, edition: int = LATEST_EDITION) -> Path:
     )
 
 
-def _package_version(package: str) -> str:
+def package_version(package: str) -> str:
+    """The installed version of a Debian package, or "unknown" (files present without dpkg)."""
     try:
         out = subprocess.run(
             ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, timeout=30
@@ -238,6 +239,11 @@ def _build_atomically(out: Path, rows: list[LabelRow], roots: dict[str, Path], s
         _write_manifest(tmp, manifest)
         # The stamp is written last: a folder without it is never trusted.
         (tmp / STAMP).write_text(json.dumps(stamp, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+        if _read_built(out, stamp) is not None:
+            # Another process (a second grid job on a shared cache) finished the same build first: keep
+            # theirs, which it may be reading now; swapping ours in would pull its files away mid-read.
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         if out.exists():
             # os.replace cannot overwrite a non-empty directory: move the old one aside first.
             aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -300,7 +306,7 @@ def build_distro_sounds(root: str | None = None, packages: list[str] | None = No
     """
     selected = _check_options(edition, packages)
     roots = {p: _locate(p, edition) for p in selected}
-    versions = {p: _package_version(p) for p in selected}
+    versions = {p: package_version(p) for p in selected}
 
     all_rows, label_map_sha = read_label_map(edition=edition)
     rows = [r for r in all_rows if r.package in roots]
