@@ -20,6 +20,7 @@ from grounding_eval.cli import main
 from grounding_eval.kinds.generative.outcomes import count_outcomes
 from grounding_eval.kinds.generative.results import GenerativeResults
 from grounding_eval.leaderboard.build import build
+from grounding_eval.leaderboard.migrations import local_paths, withhold_local_paths
 from grounding_eval.leaderboard.submit import split_by_task, submit
 from grounding_eval.results import load, parse_any
 
@@ -135,8 +136,10 @@ def test_leaderboard_files_builds_and_refuses_tampered_generative_entries(real, 
     root = tmp_path / "lb"
     (placed,) = submit(write(tmp_path, real, "template.json"), root)
     assert placed.action == "added" and placed.path == (root / "submissions" / TASK / "aisfx" / "template" / "template.json").resolve()
-    # the entry is the file as the harness wrote it, less the paths it was written to on the submitter's machine
-    assert json.loads(placed.path.read_text()) == {k: v for k, v in real.items() if k != "output_file"}
+    # the entry is the file as the harness wrote it, less the paths it was written to on the submitter's machine,
+    # and with the paths it read from withheld (the recordings' cache folder, the soundfont: <local>/<last part>)
+    assert json.loads(placed.path.read_text()) == withhold_local_paths({k: v for k, v in real.items() if k != "output_file"})
+    assert local_paths(json.loads(placed.path.read_text())) == [] and local_paths(real) != []
     with_plots = {**real, "plot_files": ["/home/someone/results/x_spectrograms.png"]}
     (entry,) = split_by_task(with_plots).values()
     assert "plot_files" not in entry and "output_file" not in entry

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from grounding_eval.data import folds, fsd50k
+from grounding_eval.data import folds, fsd50k, ktuberling
 from grounding_eval.data.distro_sounds import (EDITION_PACKAGES, LATEST_EDITION, build_distro_sounds,
                                                read_label_map)
 from grounding_eval.data.local import build_audiofolder, build_csv_manifest
@@ -45,6 +45,9 @@ def register_datasets(register):
              describe=lambda: folds.describe(folds.URBANSOUND8K), progress=True)
     register("notes", build_notes, description="instrument notes: fluidsynth renders (FluidR3 GM soundfont) of each instrument "
              "at each pitch, plus the gcompris instrument recordings; references of the generative notes tier")
+    register("ktuberling_words", ktuberling.build_ktuberling_words, description="people saying single words in 26 "
+             "languages (Debian ktuberling-data, read in place): one class per word; references of the generative speech tier",
+             describe=ktuberling.describe)
     register("audiofolder", build_audiofolder, description="your recordings: root=DIR with one sub-folder per class",
              describe=lambda: {"source": "your folder: args root=DIR (DIR/<label>/<clips>)"}, progress=True)
     register("csv_manifest", build_csv_manifest, description="your recordings listed in a CSV: manifest=FILE.csv with columns path,label",

@@ -326,7 +326,7 @@ def make_generator(run: TaskRun, model: str, load_generations: str | None):
     if load_generations:
         return ReplayGenerator(load_generations)
     if model == "template":
-        return TemplateGenerator(sample_rate=run.cfg.sample_rate, duration=run.cfg.prompts.duration)
+        return TemplateGenerator.for_task(run.cfg)
     # `NAME:MODEL` picks a plugin's generator (a prefix in --model leaves the task file and its hash alone);
     # replay and template are chosen by --load-generations and --model template, never by a prefix
     plugged = [n for n in run.regs.generators.names() if n not in ("replay", "template")]
@@ -357,7 +357,7 @@ def execute(run: TaskRun, model: str, generator, prompts: list[Prompt], texts: l
     ecache = ExecutionCache(run.root / "executions", stable_hash(executor.identity()), enabled=run.cache.enabled)
     systems = [run_programs("template" if model == "template" else generator.name, prompts, texts, executor, ecache, run.rep)]
     if "template" in run.controls and model != "template":
-        tgen = TemplateGenerator(sample_rate=cfg.sample_rate, duration=cfg.prompts.duration)
+        tgen = TemplateGenerator.for_task(cfg)
         ttexts, _ = gcache.generate(tgen, prompts, cfg.generator.n_samples, cfg.generator.seed)
         systems.append(run_programs("template", prompts, ttexts, executor, ecache, run.rep))
     return executor, systems
