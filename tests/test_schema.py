@@ -28,11 +28,16 @@ def test_task_schema_accepts_every_shipped_task_and_names_every_key(capsys):
     assert set(schema["properties"]) == {"include", "kind", *TaskConfig.model_fields}
     assert schema["additionalProperties"] is False
     validator = jsonschema.Draft202012Validator(schema)
-    generative = jsonschema.Draft202012Validator(_schema("generative-task", capsys))
+    # every other kind's tasks against that kind's schema (`<kind>-task`)
+    by_kind = {"probe": validator}
     manager = TaskManager()
     for name in manager.names():
         cfg = manager.get(name)
-        (generative if getattr(cfg, "kind", "probe") == "generative" else validator).validate(cfg.to_dict())
+        kind = getattr(cfg, "kind", "probe")
+        if kind not in by_kind:
+            by_kind[kind] = jsonschema.Draft202012Validator(_schema(f"{kind}-task", capsys))
+        by_kind[kind].validate(cfg.to_dict())
+    assert {"probe", "generative", "knowledge"} <= set(by_kind)
     # a typo an editor should flag, as the loader does
     bad = {**manager.get("distro_sounds_audio_probe").to_dict(), "num_run": 3}
     assert any("num_run" in e.message for e in validator.iter_errors(bad))

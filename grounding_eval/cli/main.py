@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "check-backbone": "check_backbone",
     "leaderboard": "leaderboard",
     "compare": "compare",
+    "profile": "profile",
 }
 
 

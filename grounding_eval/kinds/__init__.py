@@ -49,6 +49,7 @@ def resolve(spec: str) -> Any:
 
 _PROBE = "grounding_eval.kinds.probe"
 _GENERATIVE = "grounding_eval.kinds.generative"
+_KNOWLEDGE = "grounding_eval.kinds.knowledge"
 KINDS: dict[str, TaskKind] = {
     "probe": TaskKind("probe", f"{_PROBE}.config:TaskConfig", f"{_PROBE}.command:run", f"{_PROBE}.results:Results",
                       f"{_PROBE}.compare", f"{_PROBE}.leaderboard",
@@ -56,6 +57,8 @@ KINDS: dict[str, TaskKind] = {
     "generative": TaskKind("generative", f"{_GENERATIVE}.config:GenerativeTaskConfig", f"{_GENERATIVE}.command:run",
                            f"{_GENERATIVE}.results:GenerativeResults", f"{_GENERATIVE}.compare",
                            f"{_GENERATIVE}.leaderboard"),
+    "knowledge": TaskKind("knowledge", f"{_KNOWLEDGE}.config:KnowledgeTaskConfig", f"{_KNOWLEDGE}.command:run",
+                          f"{_KNOWLEDGE}.results:KnowledgeResults", f"{_KNOWLEDGE}.compare", f"{_KNOWLEDGE}.leaderboard"),
 }
 
 

@@ -21,7 +21,7 @@ from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds import all_kinds, get_kind
 from grounding_eval.leaderboard import checks
 from grounding_eval.leaderboard.migrations import local_paths
-from grounding_eval.leaderboard.page import BoardEntry, esc
+from grounding_eval.leaderboard.page import BoardEntry, esc, profile_section
 from grounding_eval.leaderboard.submit import SUBMISSIONS, entry_path, entry_task
 from grounding_eval.results import load
 
@@ -91,7 +91,8 @@ def _options(values: list[str]) -> str:
     return "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in sorted(set(values)))
 
 
-def render_html(board: Board) -> str:
+def render_html(board: Board, profile: str = "") -> str:
+    """The page: one section per task, then the cross-kind profile (`profile`: page.profile_section's HTML)."""
     css = (ASSETS / "board.css").read_text()
     js = (ASSETS / "board.js").read_text()
     every = [e for tasks in board.sections.values() for es in tasks.values() for e in es]
@@ -113,7 +114,7 @@ def render_html(board: Board) -> str:
         f'{_options([e.backbone for e in every])}</select></label> '
         '<label>model family <select id="filter-family"><option value="">all</option>'
         f'{_options([e.family for e in every])}</select></label></div>'
-        f"{body}{stale}"
+        f"{body}{profile}{stale}"
         f"<script>{js}</script></body></html>\n")
 
 
@@ -135,7 +136,7 @@ def build(root: str | Path = "leaderboard", include_paths: tuple[str, ...] = ())
         raise GroundingEvalError(f"{root}: no such leaderboard folder; submit an entry first or pass --root")
     board = collect(root, include_paths)
     page, readme = root / "index.html", root / "README.md"
-    html_text, md_text = render_html(board), render_markdown(board)  # both rendered before either is written
+    html_text, md_text = render_html(board, profile_section(root)), render_markdown(board)  # both rendered before either is written
     atomic_write_text(page, html_text)
     atomic_write_text(readme, md_text)
     return page, readme, board

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from grounding_eval.leaderboard.checks import rules
+from grounding_eval.leaderboard.profile import MIN_MODELS, collect, correlations, verdict
 from grounding_eval.leaderboard.submit import is_sweep, model_revision, sweep_layers
 from grounding_eval.results import ResultsFile
 
@@ -103,3 +104,35 @@ def md_escape(text: Any) -> str:
 def cell(text: str, sort: Any, cls: str = "") -> str:
     c = f' class="{cls}"' if cls else ""
     return f'<td{c} data-sort="{esc(sort)}">{text}</td>'
+
+
+# -- the cross-kind profile (grounding-eval profile; docs/knowledge.md) ---------------------------------------
+
+def profile_section(root: Path) -> str:
+    """Each model's mean main score per kind, and Spearman's rho between kinds over the models with both (95 %
+    bootstrap interval over models), each flagged when fewer than MIN_MODELS models make it meaningless."""
+    board = collect(root)
+    kinds = board.kinds()
+    if len(kinds) < 2:
+        return ""
+    head = "".join(f"<th>{esc(k)}</th>" for k in kinds)
+    rows = ""
+    for model in sorted(board.scores):
+        cells = [board.kind_score(model, k) for k in kinds]
+        rows += f"<tr>{cell(esc(model), model, 'model')}" + "".join(
+            cell("–" if v is None else f"{100 * v:.1f}", -1 if v is None else v) for v in cells) + "</tr>"
+    cors = "".join(_correlation_row(c) for c in correlations(board))
+    return ('<section class="profile"><h2>Profile across kinds <small>represent (probe) · know (knowledge) · '
+            'produce (generative)</small></h2><p class="legend">Each model\'s main score per kind, the mean over that '
+            "kind's tasks (%); below, Spearman's rank correlation between kinds over the models that have both, with a "
+            f"95 % bootstrap interval over models. Under {MIN_MODELS} models a correlation means nothing, and says so. "
+            "<code>grounding-eval profile MODEL</code> prints one model's profile.</p>"
+            f'<table class="board" id="table-profile"><thead><tr><th>model</th>{head}</tr></thead><tbody>{rows}</tbody></table>'
+            '<table class="board" id="table-profile-correlation"><thead><tr><th>kinds</th><th>models</th><th>rho</th>'
+            f"<th>95 % interval</th><th>note</th></tr></thead><tbody>{cors}</tbody></table></section>")
+
+
+def _correlation_row(c: dict[str, Any]) -> str:
+    rho = "–" if c["rho"] is None else f"{c['rho']:+.2f}"
+    ci = "–" if c["ci"] is None else f"[{c['ci'][0]:+.2f}, {c['ci'][1]:+.2f}]"
+    return f"<tr><td>{esc(' vs '.join(c['pair']))}</td><td>{c['n']}</td><td>{rho}</td><td>{ci}</td><td>{esc(verdict(c))}</td></tr>"
