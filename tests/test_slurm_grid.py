@@ -1,7 +1,8 @@
 """Issue 25: the grid on a real SLURM cluster through submitit (one job per model load), resumable.
 
 Every SLURM test submits through submitit's real SLURM executor to the one-node cluster `.ci/slurm start`
-brings up (`.ci/run` does). Without a reachable cluster they skip, unless GROUNDING_EVAL_CI=1: then they fail.
+brings up (`.ci/run` does; run as root with the daemons installed, the module starts it itself and stops it after).
+Without a reachable cluster they skip, unless GROUNDING_EVAL_CI=1: then they fail.
 The grid: 2 models (a tiny random BERT, the real all-MiniLM-L6-v2) x 2 small real tasks (distro_sounds
 subsets, log-mel backbone, 2 runs each), so the whole module takes about two minutes on 2 cores.
 """
@@ -33,13 +34,31 @@ def _slurm_up() -> bool:
     return out.returncode == 0 and any(s.startswith(("idle", "mix", "alloc")) for s in out.stdout.split())
 
 
+SLURM_SCRIPT = Path(__file__).resolve().parent.parent / ".ci" / "slurm"
+
+
+def _start_local_cluster() -> bool:
+    """Bring up the one-node cluster with .ci/slurm when its daemons are installed and we are root (the README's
+    test command runs pytest without `.ci/run`, which starts it); True when this module started it."""
+    if os.geteuid() != 0 or not shutil.which("slurmctld") or not SLURM_SCRIPT.exists():
+        return False
+    done = subprocess.run(["bash", str(SLURM_SCRIPT), "start"], capture_output=True, text=True, timeout=120)
+    return done.returncode == 0 and _slurm_up()
+
+
 @pytest.fixture(scope="module")
 def slurm():
+    started = False
     if not _slurm_up():
+        started = _start_local_cluster()
+    if not started and not _slurm_up():
         if os.environ.get("GROUNDING_EVAL_CI") == "1":
             pytest.fail("no SLURM cluster reachable (sinfo shows no usable node): `bash .ci/slurm start` as root")
         pytest.skip("no SLURM cluster reachable (bash .ci/slurm start brings up a one-node one)")
     pytest.importorskip("submitit")
+    yield
+    if started:  # stop only what this module started (a cluster `.ci/run` started is stopped there)
+        subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], capture_output=True, timeout=120)
 
 
 def run_cli(argv, capsys):
