@@ -36,3 +36,13 @@ def test_a_finished_build_of_the_same_inputs_is_kept_not_swapped(tmp_path, monke
     ds._build_atomically(out, [], {}, {"edition": 2, "inputs": "other"})
     assert (out / "a.wav").read_bytes() == b"second"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["distro_sounds_2"]
+
+
+def test_each_package_selection_has_its_own_folder():
+    """Two subsets of an edition's packages (the tests' quick tasks, two grid jobs running one each) never share
+    a folder: sharing one, each run rebuilt it for its own subset and pulled the clips from under the other."""
+    full = ds.EDITION_PACKAGES[1]
+    a, b = ds._folder_name(1, ["sound-theme-freedesktop"]), ds._folder_name(1, ["gcompris-qt-data", "minetest-data"])
+    assert len({a, b, ds._folder_name(1, list(full))}) == 3
+    assert ds._folder_name(1, list(full)) == "distro_sounds" and ds._folder_name(2, list(ds.EDITION_PACKAGES[2])) == "distro_sounds_2"
+    assert ds._folder_name(1, ["minetest-data", "gcompris-qt-data"]) == b  # the order the task names them in does not matter

@@ -183,7 +183,10 @@ def test_a_probe_and_a_generative_entry_share_one_page(real, tmp_path):
     page, readme, board = build(root)
     assert {kind: list(tasks) for kind, tasks in board.sections.items()} == {"probe": ["distro_sounds_audio_probe"], "generative": [TASK]}
     html = page.read_text()
-    assert html.count('<section class="task') == 2 and html.count("<tbody>") == 2
+    tasks_part, _, profile = html.partition('<section class="profile"')
+    assert tasks_part.count('<section class="task') == 2 and tasks_part.count("<tbody>") == 2
+    # two kinds on one board: the cross-kind profile follows the task sections (its model table and rho table)
+    assert profile.count("<tbody>") == 2 and "too few models" in profile
     res = load(str(golden))
     assert res.kind == "probe" and res.results["distro_sounds_audio_probe"].main().n == 5
 

@@ -260,6 +260,16 @@ def _build_atomically(out: Path, rows: list[LabelRow], roots: dict[str, Path], s
         shutil.rmtree(aside, ignore_errors=True)
 
 
+def _folder_name(edition: int, selected: list[str]) -> str:
+    """The dataset's folder under datasets_dir(): one per edition and package selection. Two selections sharing
+    one folder rebuilt it in turn, and a run reading one lost its files to a run building the other (two grid
+    jobs at once); the edition's full selection keeps the plain name."""
+    name = NAME if edition == 1 else f"{NAME}_{edition}"
+    if sorted(selected) == sorted(EDITION_PACKAGES[edition]):
+        return name
+    return f"{name}-" + hashlib.sha256(",".join(sorted(selected)).encode()).hexdigest()[:10]
+
+
 def _check_options(edition: int, packages: list[str] | None) -> list[str]:
     """The packages to read, after checking the options (one line per mistake)."""
     if edition not in LABEL_MAPS:
@@ -300,7 +310,8 @@ def build_distro_sounds(root: str | None = None, packages: list[str] | None = No
 
     `edition` picks the label map and its packages (1: the three-package original, 2: the default);
     `root` is the folder the clips are extracted to (default: datasets_dir()/distro_sounds for edition 1,
-    distro_sounds_<edition> otherwise, so editions never rebuild each other's folder); `packages` limits
+    distro_sounds_<edition> otherwise, so editions never rebuild each other's folder; a subset of the packages
+    gets its own folder too, see _folder_name); `packages` limits
     the sources (default: all of the edition's); the clip options are every clip dataset's (a class with
     fewer than `min_clips_per_class` clips is dropped, its clips reported in `skipped`).
     """
@@ -312,7 +323,7 @@ def build_distro_sounds(root: str | None = None, packages: list[str] | None = No
     rows = [r for r in all_rows if r.package in roots]
     labelled = [r for r in rows if r.label]
 
-    out = Path(root) if root is not None else datasets_dir() / (NAME if edition == 1 else f"{NAME}_{edition}")
+    out = Path(root) if root is not None else datasets_dir() / _folder_name(edition, selected)
     # A package upgrade may change the clips, so the versions are part of the cache key too.
     stamp: dict[str, object] = {
         "label_map_sha256": label_map_sha,
