@@ -1,15 +1,6 @@
 """`grounding-eval profile MODEL`: one model's main score on every kind and task it has leaderboard entries
-for, and across the leaderboard's models the rank correlation between kinds (probe: does it represent sounds;
-knowledge: does it know facts about them; generative: does it produce them).
-
-The scores are read from the leaderboard's submitted files (`leaderboard/submissions/`; layer sweeps left out):
-each entry's main number is the first row its kind's `model_index_rows` gives for the task's main metric (the
-probe's probe variant, the generative kind's main system with failures as silence, the knowledge kind's model).
-A model's score on a kind is the mean of its main scores over that kind's (task, encoder) columns. Spearman's
-rho between two kinds is over the models that have both, with a percentile bootstrap interval over models
-(models drawn with replacement; draws whose ranks are constant are skipped). Below MIN_MODELS models a
-correlation is printed as what it is: too few models to mean anything.
-"""
+for, and the rank correlation between kinds across the leaderboard's models, as a table and (--plots) a figure.
+How the scores and correlations are computed: grounding_eval/leaderboard/profile.py (shared with the page)."""
 
 
 from __future__ import annotations
