@@ -198,6 +198,15 @@ def test_class_mean_and_per_class_scores_by_hand():
 def test_sign_flip_and_paired_tests():
     assert sign_flip_p(np.array([0.1, 0.2, 0.3, 0.1, 0.2])) == pytest.approx(1 / 32)
     assert sign_flip_p(np.array([0.1, -0.1])) == pytest.approx(3 / 4)  # flips giving mean >= 0: ++, +-, -+
+    # Drawn above 16 values: (k + 1) / (draws + 1). All 30 differences positive: no draw but the all-plus one
+    # reaches the mean, so k is 0 or tiny and p is at least 1 / (draws + 1), never the impossible 0.
+    big = np.full(30, 0.2)
+    assert sign_flip_p(big, draws=1000) == pytest.approx(1 / 1001)
+    # k counted by hand over the same seeded draws
+    d = np.random.default_rng(3).normal(0.1, 1.0, 20)
+    signs = np.random.default_rng(0).choice((1.0, -1.0), size=(500, 20))
+    k = int(np.sum((signs * d).mean(1) >= d.mean() - 1e-12))
+    assert 0 < k < 500 and sign_flip_p(d, draws=500) == pytest.approx((k + 1) / 501)
     t = paired_tests([0.5, 0.6, 0.55], [0.1, 0.1, 0.2], "t_test")
     assert t["p_value"] == t["p_t_test"] and t["p_t_test"] < 0.01 and t["mean_difference"] == pytest.approx(0.4166666)
 

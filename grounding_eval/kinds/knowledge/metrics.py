@@ -64,9 +64,7 @@ def paired(system: np.ndarray, control: np.ndarray, seed: int) -> dict[str, Any]
     sets fit in memory) and its p-value is the Monte Carlo (k + 1) / (draws + 1)."""
     d = np.asarray(system, np.float64) - np.asarray(control, np.float64)
     draws = max(2000, min(100_000, 20_000_000 // max(len(d), 1)))
-    p_flip = sign_flip_p(d, draws=draws, seed=seed)
-    if len(d) > EXACT_UP_TO:  # drawn, not enumerated: (k + 1) / (draws + 1), never an impossible p = 0
-        p_flip = (round(p_flip * draws) + 1) / (draws + 1)
+    p_flip = sign_flip_p(d, max_exact=EXACT_UP_TO, draws=draws, seed=seed)
     return {"mean_difference": float(d.mean()), "n": len(d), "p_sign_flip": p_flip, "p_t_test": paired_t_p(d),
             "alternative": "greater", "method": "sign_flip", "p_value": p_flip}
 
