@@ -110,3 +110,36 @@ def test_data_parallel_processes_split_the_clips_and_agree(tmp_path, quick_tasks
     a = json.loads((tmp_path / "rank0.json").read_text())
     b = json.loads((tmp_path / "single.json").read_text())
     assert a["results"] == b["results"]
+
+
+def test_run_key_follows_a_metric_edited_in_place(tmp_path, monkeypatch):
+    """A plugin's metric edited in its file (same package version) must not replay runs scored by the old code:
+    the run store's key holds each metric's source-file hash."""
+    import dataclasses
+    import importlib.util
+
+    from grounding_eval import plugins
+    from grounding_eval.kinds.probe.config import TaskConfig
+    from grounding_eval.kinds.probe.steps import RunStore, metric_code
+    from grounding_eval.registry import Registry
+
+    src = tmp_path / "my_metric.py"
+    src.write_text("def top1(s, y):\n    return {'top1': float((s.argmax(1) == y).mean())}\n"
+                   "def chance(n):\n    return {'top1': 1 / n}\n")
+    spec = importlib.util.spec_from_file_location("my_metric", src)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    regs = plugins.registries()
+    metrics = Registry("metric", "")
+    metrics.add("top1", mod.top1, plugin="local", chance=mod.chance)
+    monkeypatch.setattr(plugins, "registries", lambda: dataclasses.replace(regs, metrics=metrics))
+    cfg = TaskConfig(task="t", version=1, dataset={"name": "d"}, metrics={"top1": {}}, main_metric="top1")
+    import numpy as np
+
+    mats = {"probe": np.eye(3, dtype=np.float32)}
+    before = RunStore.of(tmp_path, cfg, mats, np.eye(3, dtype=np.float32), np.arange(3), None).dir
+    assert RunStore.of(tmp_path, cfg, mats, np.eye(3, dtype=np.float32), np.arange(3), None).dir == before
+    code = metric_code(cfg)
+    src.write_text(src.read_text().replace("argmax(1) == y", "argmax(1) != y"))  # the edit a user makes in place
+    assert metric_code(cfg) != code
+    assert RunStore.of(tmp_path, cfg, mats, np.eye(3, dtype=np.float32), np.arange(3), None).dir != before

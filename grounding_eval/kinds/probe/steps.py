@@ -185,8 +185,8 @@ class RunStore:
            concept_of: np.ndarray, layer: int | None) -> "RunStore | None":
         if runs_dir is None:
             return None
-        h = hashlib.sha256(json.dumps({"task": cfg.content_hash(), "layer": layer, "versions": _versions()},
-                                      sort_keys=True).encode())
+        h = hashlib.sha256(json.dumps({"task": cfg.content_hash(), "layer": layer, "versions": _versions(),
+                                       "metric_code": metric_code(cfg)}, sort_keys=True).encode())
         for label, mat in [*sorted(variants.items()), ("instances", inst_mat), ("concept_of", concept_of)]:
             arr = np.ascontiguousarray(mat)
             h.update(f"{label}:{arr.dtype.str}:{arr.shape}".encode())
@@ -223,6 +223,29 @@ class RunStore:
         except OSError as exc:
             raise GroundingEvalError(f"probe: cannot keep a finished run in {self.dir} "
                                      f"({exc.strerror or type(exc).__name__}); {write_advice(exc)}") from None
+
+
+def metric_code(cfg: TaskConfig, regs: Registries | None = None) -> dict[str, str]:
+    """sha256 of the source file of every function computing one of the task's metrics (its score and its
+    per-instance form). A package version does not move when a plugin's metric is edited in place (a local
+    plugin file, an editable install): its runs must be computed anew all the same."""
+    import inspect
+
+    from grounding_eval import plugins
+
+    regs = regs or plugins.registries()
+    out: dict[str, str] = {}
+    for name in sorted(cfg.metrics):
+        entry = regs.metrics.get(name)
+        digests = []
+        for fn in (entry.obj, entry.extra.get("per_instance"), entry.extra.get("chance")):
+            try:
+                source = inspect.getsourcefile(inspect.unwrap(fn)) if fn is not None else None
+                digests.append(hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else "-")
+            except (TypeError, OSError):  # a builtin or a function made at run time: its module's name then
+                digests.append(f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}")
+        out[name] = hashlib.sha256("\0".join(digests).encode()).hexdigest()
+    return out
 
 
 def _versions() -> dict[str, str]:
