@@ -90,5 +90,15 @@ def main_first() -> Iterator[None]:
 def end() -> None:
     """Tear the process group down at the end of a launched run (NCCL warns and may leak without it)."""
     dist = sys.modules.get("torch.distributed")  # only a run that imported it can have formed a group
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    # Every process reaches the teardown before any tears down: one that destroys its group while a peer's
+    # last collective still talks to it can abort at exit. Bounded, so that a peer that died never hangs us.
+    with contextlib.suppress(Exception):
+        if dist.get_backend() == "gloo":
+            import datetime
+
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+        else:
+            dist.barrier()
+    dist.destroy_process_group()
