@@ -248,3 +248,34 @@ def test_bad_slurm_field_in_a_grid_file_is_one_line(tmp_path, capsys):
     grid.write_text("name: g\ntask: distro_sounds_audio_probe\nmodels: {a: x}\nslurm: {sbatch: [qos]}\n")
     code, _, err = run_cli(["grid", str(grid), "--dry-run"], capsys)
     assert code == 2 and f"{grid}: field slurm.sbatch: 'qos' is not an sbatch option" in err, err
+
+
+def test_finished_check_redoes_a_cell_whose_task_model_args_or_identity_moved(local_run, tiny_bert, quick_tasks, tmp_path):
+    """What a rerun skips: a cell whose results validate and carry the current task hash, model, model args
+    and (inside the job) the loaded model's identity. Each of these moved alone makes the cell unfinished."""
+    from grounding_eval.kinds.probe import cluster
+
+    run = cluster.RunSpec(output_dir=str(tmp_path / "out"), include_paths=(quick_tasks,))
+    shutil.copytree(local_run, run.out)  # a copy: the other tests read the fixture's cells
+    job = cluster.plan_jobs({"tiny": tiny_bert, "MiniLM": MINILM}, {}, TASKS, {"task's own": None})[0]
+    cell = job.cells[0]
+    hashes = cluster.task_hashes(job.cells, run)
+    data = json.loads((cluster.cell_dir(run, cell) / "results.json").read_text())
+    identity = data["model"]["identity"]
+    assert cluster.finished(run, cell, hashes[cell.id]) and cluster.finished(run, cell, hashes[cell.id], identity)
+    # the task changed (another hash) / a task that no longer resolves
+    assert not cluster.finished(run, cell, "0" * 64) and not cluster.finished(run, cell, ValueError("bad task"))
+    # the loaded model is not the one the results were computed with (same name, other weights)
+    assert not cluster.finished(run, cell, hashes[cell.id], {**identity, "weights_sha256": "f" * 64})
+    # same label and task, other model args: another cell spec than the state recorded
+    other_args = cluster.CellSpec(cell.model_label, cell.model, "layer=1", cell.task, cell.backbone_label, cell.backbone)
+    assert not cluster.finished(run, other_args, hashes[cell.id])
+    # results of another model under this cell's folder (the state says this cell)
+    foreign = {**data, "model": {**data["model"], "name": "someone/else"}}
+    results = cluster.cell_dir(run, cell) / "results.json"
+    results.write_text(json.dumps(foreign))
+    assert not cluster.finished(run, cell, hashes[cell.id])
+    results.write_text("{ cut short")  # a torn or edited file is never a finished cell
+    assert not cluster.finished(run, cell, hashes[cell.id])
+    results.write_text(json.dumps(data))
+    assert cluster.finished(run, cell, hashes[cell.id])
