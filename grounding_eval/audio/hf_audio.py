@@ -44,7 +44,8 @@ from grounding_eval.audio.torch_backbone import TorchAudioBackbone, TorchOptions
 from grounding_eval.audio.windows import Windows
 from grounding_eval.devices import torch_dtype
 from grounding_eval.errors import GroundingEvalError
-from grounding_eval.text.hub import config_sha256, resolve_model
+from grounding_eval.text.fingerprints import checkpoint_identity
+from grounding_eval.text.hub import resolve_model
 
 
 @dataclass(frozen=True)
@@ -167,11 +168,7 @@ class HFAudioBackbone(TorchAudioBackbone):
     def backbone_identity(self) -> dict[str, Any]:
         ident = {
             "backbone": self.name,
-            "model": self.model_id,
-            "source": self.resolved.source,
-            "revision": self.resolved.revision,
-            "weights_sha256": self.resolved.weights_sha256,
-            "config_sha256": config_sha256(self.resolved.path),
+            **checkpoint_identity(self.model_id, self.resolved),
             "architecture": (self.config.architectures or [type(self.config).__name__])[0],
             "feature_extractor": type(self.extractor).__name__,
             "embedding": self.embedding,

@@ -18,7 +18,8 @@ from grounding_eval.devices import pick_device
 from grounding_eval.encoders import ProgressCallback, TextEncoder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.precision import device_identity
-from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
+from grounding_eval.text.fingerprints import checkpoint_identity
+from grounding_eval.text.hub import ResolvedModel, resolve_model, tokenizer_sha256
 from grounding_eval.text.options import ModelArgs
 from grounding_eval.validation import Valid
 
@@ -65,11 +66,7 @@ class ClapTextEncoder(TextEncoder):
 
     def identity(self) -> dict[str, Any]:
         return {
-            "model": self.requested,
-            "source": self.resolved.source,
-            "revision": self.resolved.revision,
-            "weights_sha256": self.resolved.weights_sha256,
-            "config_sha256": config_sha256(self.resolved.path),
+            **checkpoint_identity(self.requested, self.resolved),
             "architecture": "ClapModel.get_text_features",
             "max_length": self.max_length,
             "tokenizer": type(self.tokenizer).__name__,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
+from typing import Any
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
                    "merges.txt", "spiece.model", "tokenizer.model", "sentencepiece.bpe.model", "added_tokens.json")
@@ -58,3 +59,12 @@ def tokenizer_sha256(path: str) -> str:
         if p.is_file():
             h.update(name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
+
+
+def checkpoint_identity(requested: str, resolved: Any) -> dict[str, Any]:
+    """The identity fields every kind's model shares: what was asked for, where it came from, and hashes of
+    what was loaded (weights, config; the GGUF file and quantisation when de-quantised from one, absent
+    otherwise so that other models' cache keys stay as they were). `resolved`: text/hub.py's ResolvedModel."""
+    return {"model": requested, "source": resolved.source, "revision": resolved.revision,
+            "weights_sha256": resolved.weights_sha256, "config_sha256": config_sha256(resolved.path),
+            **({"gguf": resolved.gguf} if getattr(resolved, "gguf", None) else {})}

@@ -28,7 +28,8 @@ from grounding_eval.errors import GroundingEvalError
 from grounding_eval.parallel import data_parallel
 from grounding_eval.precision import device_identity
 from grounding_eval.text import parallel
-from grounding_eval.text.hub import ResolvedModel, config_sha256, resolve_model, tokenizer_sha256
+from grounding_eval.text.fingerprints import checkpoint_identity
+from grounding_eval.text.hub import ResolvedModel, resolve_model, tokenizer_sha256
 from grounding_eval.text.options import ModelArgs
 from grounding_eval.text.pooling import ALIASES, POOLINGS, label_token_mask, token_weights
 from grounding_eval.validation import Valid
@@ -226,11 +227,7 @@ class HFTextEncoder(TextEncoder):
 
     def identity(self) -> dict[str, Any]:
         return {
-            "model": self.requested,
-            "source": self.resolved.source,
-            "revision": self.resolved.revision,
-            "weights_sha256": self.resolved.weights_sha256,
-            "config_sha256": config_sha256(self.resolved.path),
+            **checkpoint_identity(self.requested, self.resolved),
             "architecture": (self.config.architectures or [type(self.model).__name__])[0],
             "model_type": getattr(self.config, "model_type", None),
             "part": "encoder" if getattr(self.config, "is_encoder_decoder", False) else "whole",
@@ -241,9 +238,6 @@ class HFTextEncoder(TextEncoder):
             "tokenizer": type(self.tokenizer).__name__,
             "tokenizer_sha256": tokenizer_sha256(self.resolved.path),
             "padding_side": "mask-aware",
-            # De-quantised from a GGUF: which file, which quantisation (absent otherwise, so the cache
-            # keys of every other model stay as they were).
-            **({"gguf": self.resolved.gguf} if self.resolved.gguf else {}),
             # A GPU: its class and precision settings (precision.py); nothing on the CPU. Batch size stays
             # out: within one device and dtype it moves vectors only at that dtype's rounding.
             **device_identity(self.compute_devices()),

@@ -15,7 +15,8 @@ from grounding_eval.devices import model_devices, pick_device, resolve_dtype, to
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds.generative.base import Generator, ProgressCallback, Prompt
 from grounding_eval.text.hf import DTYPES
-from grounding_eval.text.hub import config_sha256, resolve_model
+from grounding_eval.text.fingerprints import checkpoint_identity
+from grounding_eval.text.hub import resolve_model
 
 # What the LM is told before each prompt (the user turn of a chat template, or the start of a plain prompt).
 DEFAULT_SYSTEM = ("You write short Python programs that synthesise audio. Use only numpy and math. "
@@ -346,16 +347,13 @@ class HFCausalLMGenerator(Generator):
         self.tokenizer.padding_side = "left"  # generation continues from the right edge of every row
         self.chat = bool(use_chat_template and getattr(self.tokenizer, "chat_template", None))
         self.dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
-        self._config_sha = config_sha256(path)
 
     def identity(self) -> dict[str, Any]:
-        return {"generator": self.name, "model": self.requested, "source": self.resolved.source,
-                "revision": self.resolved.revision, "weights_sha256": self.resolved.weights_sha256,
-                "config_sha256": self._config_sha, "dtype": self.dtype, "chat_template": self.chat,
+        return {"generator": self.name, **checkpoint_identity(self.requested, self.resolved),
+                "dtype": self.dtype, "chat_template": self.chat,
                 "system_prompt": self.system_prompt, "batch_size": self.batch, **self.settings,
                 # only when on, so the cache keys of runs without it stay what they were
-                **({"worked_example": WORKED_EXAMPLE} if self.worked_example else {}),
-                **({"gguf": self.resolved.gguf} if getattr(self.resolved, "gguf", None) else {})}
+                **({"worked_example": WORKED_EXAMPLE} if self.worked_example else {})}
 
     def render(self, prompt: Prompt) -> str:
         """The exact text the model reads."""

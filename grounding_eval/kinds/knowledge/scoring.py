@@ -39,12 +39,8 @@ from grounding_eval.encoders import stable_hash
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.precision import device_identity
 from grounding_eval.text.hf import DTYPES, broken_weights, is_decoder_only
-from grounding_eval.text.hub import (
-    ResolvedModel,
-    config_sha256,
-    resolve_model,
-    tokenizer_sha256,
-)
+from grounding_eval.text.fingerprints import checkpoint_identity
+from grounding_eval.text.hub import ResolvedModel, resolve_model, tokenizer_sha256
 from grounding_eval.text.options import ModelArgs
 from grounding_eval.validation import Valid
 
@@ -126,11 +122,7 @@ class Scorer:
 
     def identity(self) -> dict[str, Any]:
         return {
-            "model": self.requested,
-            "source": self.resolved.source,
-            "revision": self.resolved.revision,
-            "weights_sha256": self.resolved.weights_sha256,
-            "config_sha256": config_sha256(self.resolved.path),
+            **checkpoint_identity(self.requested, self.resolved),
             "architecture": type(self.model).__name__,
             "model_type": getattr(self.config, "model_type", None),
             "dtype": self.dtype,
@@ -139,7 +131,6 @@ class Scorer:
             "tokenizer_sha256": tokenizer_sha256(self.resolved.path),
             "scoring": self.method,
             **({"add_bos": True} if needs_bos(self.config) else {}),  # absent otherwise: other models' keys unchanged
-            **({"gguf": self.resolved.gguf} if self.resolved.gguf else {}),
             **device_identity(sorted({str(p.device) for p in self.model.parameters()})),
         }
 
