@@ -231,6 +231,9 @@ def test_dry_run_prints_one_job_per_model_load_with_resources(capsys):
     (["--gpus", "-1"], "--gpus: must be a whole number >= 0, got -1"),
     (["--sbatch", "qos high"], "--sbatch: 'qos high' is not an sbatch option"),
     (["--mem-gb", "lots"], "--mem-gb: 'lots' is not a number; give a number of GB > 0"),
+    (["--retries", "-1"], "argument --retries: -1 must be 0 or more"),
+    (["--retries", "two"], "argument --retries: 'two' is not a whole number"),
+    (["--parallel", "0"], "argument --parallel: 0 must be at least 1"),
 ])
 def test_bad_executor_options_are_one_line(argv, message, capsys):
     code, _, err = run_cli(["grid", "paper", "--dry-run", *argv], capsys)

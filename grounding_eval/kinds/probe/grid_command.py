@@ -4,7 +4,6 @@ table it; `grounding-eval grid status FILE` shows each cell's state (see groundi
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -27,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from grounding_eval.atomic import atomic_write_json, atomic_write_text
-from grounding_eval.cli.args import Parser, positive_int
+from grounding_eval.cli.args import Parser, non_negative_int, positive_int
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds.probe import cluster
 from grounding_eval.kinds.probe.cluster import CellSpec, JobSpec, RunSpec
@@ -48,16 +47,6 @@ from grounding_eval.validation import expected, got
 # Environment a job needs to see what this command sees (SLURM exports the environment too; a local
 # process pool inherits it; submitit's pickled RunSpec carries it for clusters that do not export).
 ENV_PREFIXES = ("GROUNDING_EVAL_", "HF_", "TRANSFORMERS_", "TOKENIZERS_")
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
-    return value
 
 
 def _parser(status: bool = False) -> Parser:
