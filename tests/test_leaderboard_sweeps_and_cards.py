@@ -8,21 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from grounding_eval.cli import main
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.leaderboard.build import build
 from grounding_eval.leaderboard.submit import submit
+from cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "leaderboard" / "golden" / "distro_sounds_audio_probe.json"
 TASK = "distro_sounds_audio_probe"
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ import toy_kind
 from toy_kind.run import bootstrap_stderr
 
 from grounding_eval import plugins
-from grounding_eval.cli import main
 from grounding_eval.kinds import KINDS, get_kind, is_kind
 from grounding_eval.tasks.manager import TaskManager
+from cli_helpers import run_cli
 
 TASK = "toy_task"
 NUMBERS = [0.2, 0.4, 0.6, 0.8, 0.9, 0.7, 0.5, 0.3]
@@ -33,13 +33,6 @@ def toy():
     plugins.register_plugin(toy_kind.PLUGIN)
     yield toy_kind.PLUGIN
     plugins.unregister_plugin(toy_kind.PLUGIN)
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def evaluate(tmp_path, capsys, name: str, *extra: str) -> Path:

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from grounding_eval import plugins
-from grounding_eval.cli import main
 from grounding_eval.data.base import Concept, GroundingDataset, Instance
 from grounding_eval.encoders import PerceptionEncoder
 from grounding_eval.errors import GroundingEvalError
 from grounding_eval.hookspecs import hookimpl
+from cli_helpers import run_cli
 
 WORDS = ["dog", "cat", "piano", "violin", "rain", "thunder", "bell", "drum", "car", "train", "bird", "water"]
 
@@ -73,13 +73,6 @@ def toy_plugin():
     plugins.register_plugin(plugin)
     yield plugin
     plugins.unregister_plugin(plugin)
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def test_plugin_task_and_backbone_run_through_the_cli(toy_plugin, tiny_bert, tmp_path, capsys):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from grounding_eval.cli import main
+from cli_helpers import run_cli
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 TASKS = ["quick_freedesktop", "quick_distro"]
@@ -59,13 +60,6 @@ def slurm():
     yield
     if started:  # stop only what this module started (a cluster `.ci/run` started is stopped there)
         subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], capture_output=True, timeout=120)
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def numbers(results_file: Path) -> dict:
