@@ -329,3 +329,23 @@ def test_sounding_span_ends_after_the_last_loud_frame():
     note = np.concatenate([np.zeros(SR // 4), _tone(440.0, 0.5), np.zeros(SR // 4)])
     e = note_errors(note, SR, 440.0, 0.5)
     assert e["duration_s"] == pytest.approx(0.5, abs=1e-12) and e["duration_error_s"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_paired_kad_test_leaves_out_concepts_without_kad_and_is_absent_without_any():
+    """KAD needs two clips of a concept. Gemma 3 on the environmental tier gave one valid clip: its KAD difference
+    was NaN, no sign pattern reached it, and the file said p = 0 (significant) for a test of nothing."""
+    run, clips, vecs, index, emb, judge, _ = _system_inputs()
+    # concepts 0 and 1 keep both clips; 2, 3 and 4 keep one each (their second program failed)
+    keep = [0, 1, 2, 3, 4, 6, 8]
+    wavs = [w if j in keep else None for j, w in enumerate(clips.wavs)]
+    partial = runner.SystemClips("m", clips.prompts, clips.texts, clips.records, wavs, clips.prompt_index)
+    out = runner.score_system(run, partial, vecs[keep], index, emb, judge, [1])
+    t_kad = out.paired_tests["kad"]
+    assert t_kad.n == 2 and np.isfinite(t_kad.mean_difference) and t_kad.mean_difference > 0
+    assert t_kad.p_sign_flip == pytest.approx(1 / 4)  # both defined concepts better matched: 1 of 4 patterns
+    assert out.paired_tests["mrr"].n == 7
+    one = [0]
+    lone = runner.SystemClips("m", clips.prompts, clips.texts, clips.records,
+                              [w if j in one else None for j, w in enumerate(clips.wavs)], clips.prompt_index)
+    out1 = runner.score_system(run, lone, vecs[one], index, emb, judge, [1])
+    assert "kad" not in out1.paired_tests and out1.paired_tests["mrr"].n == 1

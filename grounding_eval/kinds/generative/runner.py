@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -457,14 +458,17 @@ def score_system(run: TaskRun, s: SystemClips, vecs: np.ndarray, index: dict[str
         pairing = _derangement(n_concepts, seed)
         shuf = score_set(vecs, concept, emb.refs, emb.ref_concept, sim, k, cfg, seed, pairing=pairing)
         out.shuffled_prompts = shuf
-        matched_kad = valid_only.kad_per_concept
-        out.paired_tests = {
-            "mrr": GenerativePairedTest.model_validate(
-                paired_tests(list(1.0 / valid_only.ranks), list(1.0 / shuf.ranks), "sign_flip")),
-            # lower KAD is better: the test is on shuffled minus matched, per concept
-            "kad": GenerativePairedTest.model_validate(
-                {**paired_tests(list(shuf.kad_per_concept.values()), [matched_kad[c] for c in shuf.kad_per_concept],
-                                "sign_flip"), "note": "difference = shuffled KAD - matched KAD per concept"})}
+        out.paired_tests = {"mrr": GenerativePairedTest.model_validate(
+            paired_tests(list(1.0 / valid_only.ranks), list(1.0 / shuf.ranks), "sign_flip"))}
+        # Lower KAD is better: the test is on shuffled minus matched, per concept, over the concepts whose KAD is
+        # defined on both sides (KAD needs 2 clips of a concept: a NaN difference would make every sign pattern
+        # fall short of it and print p = 0). None such: no KAD test, rather than a p-value of nothing.
+        matched_kad, shuffled_kad = valid_only.kad_per_concept, shuf.kad_per_concept
+        both = [c for c in shuffled_kad if math.isfinite(shuffled_kad[c]) and math.isfinite(matched_kad.get(c, math.nan))]
+        if both:
+            out.paired_tests["kad"] = GenerativePairedTest.model_validate(
+                {**paired_tests([shuffled_kad[c] for c in both], [matched_kad[c] for c in both], "sign_flip"),
+                 "note": "difference = shuffled KAD - matched KAD per concept"})
     return out
 
 
