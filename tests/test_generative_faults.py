@@ -349,3 +349,16 @@ def test_the_paired_kad_test_leaves_out_concepts_without_kad_and_is_absent_witho
                               [w if j in one else None for j, w in enumerate(clips.wavs)], clips.prompt_index)
     out1 = runner.score_system(run, lone, vecs[one], index, emb, judge, [1])
     assert "kad" not in out1.paired_tests and out1.paired_tests["mrr"].n == 1
+
+
+def test_the_table_prints_an_undefined_fad_as_a_dash():
+    """One valid clip has no FAD (no covariance) and no FAD-inf: the table said "nan (N=1)"."""
+    from grounding_eval.kinds.generative import report
+    from grounding_eval.kinds.generative.results import FadScore, ScoreSet
+
+    def cell(fad, inf, n):
+        return report._fad(ScoreSet(n_clips=n, fad=FadScore(fad=fad, fad_inf=inf, n_generated=n, n_reference=9)))
+
+    assert cell(float("nan"), float("nan"), 1) == "- (N=1)"
+    assert cell(682.64, 682.61, 100) == "682.6 (N=100) / 682.6"
+    assert cell(85.0, float("nan"), 4) == "85.0 (N=4)"

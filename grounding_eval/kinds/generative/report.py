@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,8 +37,9 @@ def _fad(scores: ScoreSet) -> str:
     f = scores.fad
     if not f:
         return "-"
-    inf = f.fad_inf
-    return f"{f.fad:.1f} (N={f.n_generated}) / {inf:.1f}" if inf == inf else f"{f.fad:.1f} (N={f.n_generated})"
+    # NaN: too few clips (FAD needs a covariance, FAD-inf several N to extrapolate from)
+    fad = f"{f.fad:.1f}" if math.isfinite(f.fad) else "-"
+    return f"{fad} (N={f.n_generated}) / {f.fad_inf:.1f}" if math.isfinite(f.fad_inf) else f"{fad} (N={f.n_generated})"
 
 
 def results_table(task: str, result: GenerativeTaskResult, model: str) -> Table:
