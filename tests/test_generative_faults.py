@@ -359,6 +359,27 @@ def test_the_table_prints_an_undefined_fad_as_a_dash():
     def cell(fad, inf, n):
         return report._fad(ScoreSet(n_clips=n, fad=FadScore(fad=fad, fad_inf=inf, n_generated=n, n_reference=9)))
 
-    assert cell(float("nan"), float("nan"), 1) == "- (N=1)"
+    assert cell(None, None, 1) == "- (N=1)"
+    assert cell(float("nan"), float("nan"), 1) == "- (N=1)"  # files written before FAD became null there
     assert cell(682.64, 682.61, 100) == "682.6 (N=100) / 682.6"
-    assert cell(85.0, float("nan"), 4) == "85.0 (N=4)"
+    assert cell(85.0, None, 4) == "85.0 (N=4)"
+
+
+def test_an_undefined_fad_is_null_in_the_results_not_nan():
+    """JSON has no NaN: one generated clip (no covariance) gives FAD null, under 8 FAD-inf null; the written
+    file parses under a strict reader (Python's json with NaN refused)."""
+    import json
+
+    from grounding_eval.kinds.generative.distances import fad_inf
+    from grounding_eval.kinds.generative.results import FadScore
+
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((20, 4))
+    one = fad_inf(rng.standard_normal((1, 4)), ref)
+    assert one["fad"] is None and one["fad_inf"] is None and one["n_generated"] == 1
+    few = fad_inf(rng.standard_normal((5, 4)), ref)
+    assert few["fad"] > 0 and few["fad_inf"] is None
+    many = fad_inf(rng.standard_normal((12, 4)), ref)
+    assert np.isfinite(many["fad"]) and np.isfinite(many["fad_inf"])
+    text = FadScore.model_validate(one).model_dump_json()
+    json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))  # NaN/Infinity refused

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -45,14 +47,17 @@ def frechet_distance(gen: np.ndarray, ref: np.ndarray, stats: tuple | None = Non
     return float(mu @ mu + (y * y).sum() + tr_r - 2 * cross)
 
 
-def fad_inf(gen: np.ndarray, ref: np.ndarray, seed: int = 0, steps: int = 5, draws: int = 4) -> dict[str, float]:
+def fad_inf(gen: np.ndarray, ref: np.ndarray, seed: int = 0, steps: int = 5, draws: int = 4) -> dict[str, float | None]:
     """FAD at the full N, and FAD-inf: FAD of `draws` random subsets of the generated set at `steps` sizes
-    from N/2 to N, fitted as a + b/N; `a` is the estimate for an infinite generated set."""
+    from N/2 to N, fitted as a + b/N; `a` is the estimate for an infinite generated set. None where it is
+    undefined (FAD under 2 clips, FAD-inf under 8)."""
     n = len(gen)
     stats = reference_stats(ref) if len(ref) >= 2 else None
     full = frechet_distance(gen, ref, stats)
-    if n < 8:
-        return {"fad": full, "fad_inf": float("nan"), "n_generated": n, "n_reference": len(ref)}
+    if not math.isfinite(full):  # under 2 clips on a side: no covariance, no FAD (None: JSON has no NaN)
+        return {"fad": None, "fad_inf": None, "n_generated": n, "n_reference": len(ref)}
+    if n < 8:  # too few sizes to extrapolate from
+        return {"fad": full, "fad_inf": None, "n_generated": n, "n_reference": len(ref)}
     rng = np.random.default_rng(seed)
     sizes = np.unique(np.linspace(max(4, n // 2), n, steps).astype(int))
     xs, ys = [], []

@@ -256,7 +256,7 @@ class _Comparison(GoldenComparison):
         if g.get("fad") and n.get("fad"):
             for key in ("n_generated", "n_reference"):
                 self.same(f"{where}.fad.{key}", g["fad"][key], n["fad"][key])
-            scale = max((abs(v) for v in (g["fad"]["fad"], g["fad"]["fad_inf"]) if math.isfinite(v)), default=0.0)
+            scale = max((abs(v) for v in (g["fad"]["fad"], g["fad"]["fad_inf"]) if v is not None and math.isfinite(v)), default=0.0)
             for key in ("fad", "fad_inf"):
                 self.number(f"{where}.fad.{key}", "FAD and FAD-inf (all sets)", g["fad"][key], n["fad"][key],
                             FAD_REL_TOL * scale)

@@ -37,9 +37,13 @@ def _fad(scores: ScoreSet) -> str:
     f = scores.fad
     if not f:
         return "-"
-    # NaN: too few clips (FAD needs a covariance, FAD-inf several N to extrapolate from)
-    fad = f"{f.fad:.1f}" if math.isfinite(f.fad) else "-"
-    return f"{fad} (N={f.n_generated}) / {f.fad_inf:.1f}" if math.isfinite(f.fad_inf) else f"{fad} (N={f.n_generated})"
+    # None (NaN in files written before): too few clips (FAD needs a covariance, FAD-inf several N to extrapolate from)
+    fad = f"{f.fad:.1f}" if _defined(f.fad) else "-"
+    return f"{fad} (N={f.n_generated}) / {f.fad_inf:.1f}" if _defined(f.fad_inf) else f"{fad} (N={f.n_generated})"
+
+
+def _defined(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
 
 
 def results_table(task: str, result: GenerativeTaskResult, model: str) -> Table:

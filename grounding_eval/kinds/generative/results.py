@@ -29,10 +29,11 @@ class Interval(Open):
 
 
 class FadScore(Strict):
-    """FAD at the set's own N and FAD-inf (extrapolated; NaN when N was too small to extrapolate)."""
+    """FAD at the set's own N and FAD-inf (extrapolated); null where undefined (FAD under 2 clips, FAD-inf
+    under 8): the results are standard JSON, which has no NaN."""
 
-    fad: float
-    fad_inf: float
+    fad: float | None
+    fad_inf: float | None
     n_generated: int
     n_reference: int
 

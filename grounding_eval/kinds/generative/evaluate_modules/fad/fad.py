@@ -21,7 +21,7 @@ Args:
     seed: seed of the FAD-inf subsets (default 0, the harness's generator seed).
     steps: subset sizes from N/2 to N (default 5). draws: subsets per size below N (default 4).
 Returns:
-    fad: FAD at N; fad_inf: the extrapolation (NaN under 8 generated rows); n_generated, n_reference.
+    fad: FAD at N (None under 2 rows); fad_inf: the extrapolation (None under 8 generated rows); n_generated, n_reference.
 Examples:
     >>> import evaluate
     >>> from grounding_eval.kinds.generative.evaluate_modules import module_path
