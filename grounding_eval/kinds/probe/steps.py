@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
+import inspect
 import json
 import time
 import zipfile
@@ -25,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from grounding_eval import plugins
 from grounding_eval.atomic import atomic_write
 from grounding_eval.cache import EmbeddingCache, write_advice
 from grounding_eval.embedding import Instances, concept_span, text_vectors, with_backbone
@@ -229,10 +231,6 @@ def metric_code(cfg: TaskConfig, regs: Registries | None = None) -> dict[str, st
     """sha256 of the source file of every function computing one of the task's metrics (its score and its
     per-instance form). A package version does not move when a plugin's metric is edited in place (a local
     plugin file, an editable install): its runs must be computed anew all the same."""
-    import inspect
-
-    from grounding_eval import plugins
-
     regs = regs or plugins.registries()
     out: dict[str, str] = {}
     for name in sorted(cfg.metrics):
