@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime
 import functools
 import os
 import sys
@@ -92,13 +93,10 @@ def end() -> None:
     dist = sys.modules.get("torch.distributed")  # only a run that imported it can have formed a group
     if dist is None or not dist.is_available() or not dist.is_initialized():
         return
-    # Every process reaches the teardown before any tears down: one that destroys its group while a peer's
-    # last collective still talks to it can abort at exit. Bounded, so that a peer that died never hangs us.
-    with contextlib.suppress(Exception):
-        if dist.get_backend() == "gloo":
-            import datetime
-
+    # gloo (the CPU runs): every process reaches the teardown before any tears down, since one that destroys its
+    # group while a peer's last collective still talks to it can abort at exit. Bounded (60 s), so a peer that
+    # died never hangs us; other backends have no bounded barrier and are left as they were.
+    if dist.get_backend() == "gloo":
+        with contextlib.suppress(Exception):
             dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
-        else:
-            dist.barrier()
     dist.destroy_process_group()

@@ -227,11 +227,12 @@ class RunStore:
                                      f"({exc.strerror or type(exc).__name__}); {write_advice(exc)}") from None
 
 
-def metric_code(cfg: TaskConfig, regs: Registries | None = None) -> dict[str, str]:
+def metric_code(cfg: TaskConfig) -> dict[str, str]:
     """sha256 of the source file of every function computing one of the task's metrics (its score and its
     per-instance form). A package version does not move when a plugin's metric is edited in place (a local
-    plugin file, an editable install): its runs must be computed anew all the same."""
-    regs = regs or plugins.registries()
+    plugin file, an editable install): its runs must be computed anew all the same. (A helper it imports from
+    another file is not followed: editing only that helper is not seen.)"""
+    regs = plugins.registries()
     out: dict[str, str] = {}
     for name in sorted(cfg.metrics):
         entry = regs.metrics.get(name)
