@@ -7,6 +7,7 @@ The error paths run on tiny fake part files; the happy path on the real wheels (
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -160,7 +161,14 @@ def gemma_gguf(tmp_path_factory):
         pytest.skip(f"the Gemma GGUF part wheels are not installed: {SPEC.pip()}")
     with pytest.MonkeyPatch.context() as mp:  # the session's isolated cache (conftest), set before its fixture runs
         mp.setenv("GROUNDING_EVAL_CACHE", str(tmp_path_factory.getbasetemp() / "ge-cache"))
-        return gg.offline_gguf(GEMMA)
+        path = gg.offline_gguf(GEMMA)
+        converted = gg._converted_root() / f"{path.stem}-{SPEC.sha256[:16]}"
+    yield path
+    # No other module uses Gemma: its joined file and float32 copy (1.3 GB) go now, not at the session's end, so
+    # the suite's peak disk use stays near its largest module, not the sum of them (CI's disk is not ours to size).
+    shutil.rmtree(path.parent, ignore_errors=True)
+    for folder in converted.parent.glob(converted.name + "-*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @needs_wheels

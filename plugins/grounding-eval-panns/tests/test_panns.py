@@ -40,7 +40,8 @@ def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("panns") / "cnn14-random.pth"
     torch.save({"model": build_cnn14().state_dict()}, path)
-    return str(path)
+    yield str(path)
+    path.unlink()  # a few hundred MB: gone when the module ends, not when the session does
 
 
 def test_cnn14_from_a_local_checkpoint_embeds_real_recordings(checkpoint, tmp_path):

@@ -39,7 +39,8 @@ def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("passt") / "passt-random.pt"
     torch.save(build(ARCH, "all", None).net.state_dict(), path)
-    return str(path)
+    yield str(path)
+    path.unlink()  # a few hundred MB: gone when the module ends, not when the session does
 
 
 def test_passt_from_a_local_checkpoint_embeds_real_recordings(checkpoint, capfd):
