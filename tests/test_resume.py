@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 N_CLIPS = 72  # quick_distro: 12 concepts, 72 clips; batch size 1 = one shard per clip
 
 
@@ -141,5 +139,46 @@ def test_run_key_follows_a_metric_edited_in_place(tmp_path, monkeypatch):
     assert RunStore.of(tmp_path, cfg, mats, np.eye(3, dtype=np.float32), np.arange(3), None).dir == before
     code = metric_code(cfg)
     src.write_text(src.read_text().replace("argmax(1) == y", "argmax(1) != y"))  # the edit a user makes in place
+    assert metric_code(cfg) != code
+    assert RunStore.of(tmp_path, cfg, mats, np.eye(3, dtype=np.float32), np.arange(3), None).dir != before
+
+
+def test_run_key_follows_a_helper_the_metric_imports(tmp_path, monkeypatch):
+    """A local plugin's metric that calls a helper in another file: editing only the helper moves the key; editing
+    a file the metric never reaches, or an installed library, does not."""
+    import dataclasses
+    import importlib
+
+    import numpy as np
+
+    from grounding_eval import plugins
+    from grounding_eval.code_digest import source_files
+    from grounding_eval.kinds.probe.config import TaskConfig
+    from grounding_eval.kinds.probe.steps import RunStore, metric_code
+    from grounding_eval.registry import Registry
+
+    # metric -> helpers.hits (an attribute of a module it names) -> same (imported by name into helpers)
+    (tmp_path / "resume_deeper.py").write_text("def same(a, b):\n    return a == b\n")
+    (tmp_path / "resume_helpers.py").write_text("from resume_deeper import same\n"
+                                                "def hits(s, y):\n    return same(s.argmax(1), y)\n")
+    (tmp_path / "resume_unrelated.py").write_text("X = 1\n")
+    (tmp_path / "resume_metric.py").write_text(
+        "import numpy as np\nimport resume_helpers\nimport resume_unrelated\n"
+        "def top1(s, y):\n    return {'top1': float(np.mean(resume_helpers.hits(s, y)))}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("resume_metric")
+    assert sorted(p.name for p in source_files(mod.top1)) == ["resume_deeper.py", "resume_helpers.py", "resume_metric.py"]
+    assert source_files(mod.top1)[0].name == "resume_metric.py"
+    regs = plugins.registries()
+    metrics = Registry("metric", "")
+    metrics.add("top1", mod.top1, plugin="local")
+    monkeypatch.setattr(plugins, "registries", lambda: dataclasses.replace(regs, metrics=metrics))
+    cfg = TaskConfig(task="t", version=1, dataset={"name": "d"}, metrics={"top1": {}}, main_metric="top1")
+    mats = {"probe": np.eye(3, dtype=np.float32)}
+    before = RunStore.of(tmp_path, cfg, mats, np.eye(3, dtype=np.float32), np.arange(3), None).dir
+    code = metric_code(cfg)
+    (tmp_path / "resume_unrelated.py").write_text("X = 2\n")  # imported, but top1 never names it
+    assert metric_code(cfg) == code
+    (tmp_path / "resume_deeper.py").write_text("def same(a, b):\n    return a != b\n")  # two files away
     assert metric_code(cfg) != code
     assert RunStore.of(tmp_path, cfg, mats, np.eye(3, dtype=np.float32), np.arange(3), None).dir != before

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
-import inspect
 import json
 import time
 import zipfile
@@ -29,6 +28,7 @@ import numpy as np
 from grounding_eval import plugins
 from grounding_eval.atomic import atomic_write
 from grounding_eval.cache import EmbeddingCache, write_advice
+from grounding_eval.code_digest import code_digest
 from grounding_eval.embedding import Instances, concept_span, text_vectors, with_backbone
 from grounding_eval.encoders import PerceptionEncoder, TextEncoder
 from grounding_eval.errors import GroundingEvalError
@@ -228,22 +228,16 @@ class RunStore:
 
 
 def metric_code(cfg: TaskConfig) -> dict[str, str]:
-    """sha256 of the source file of every function computing one of the task's metrics (its score and its
-    per-instance form). A package version does not move when a plugin's metric is edited in place (a local
-    plugin file, an editable install): its runs must be computed anew all the same. (A helper it imports from
-    another file is not followed: editing only that helper is not seen.)"""
+    """The code digest (grounding_eval.code_digest) of every function computing one of the task's metrics: its
+    score, its per-instance form and its chance, with the local helpers they call. A package version does not move
+    when a plugin's metric or a helper it imports is edited in place (a local plugin file, an editable install):
+    its runs must be computed anew all the same."""
     regs = plugins.registries()
     out: dict[str, str] = {}
     for name in sorted(cfg.metrics):
         entry = regs.metrics.get(name)
-        digests = []
-        for fn in (entry.obj, entry.extra.get("per_instance"), entry.extra.get("chance")):
-            try:
-                source = inspect.getsourcefile(inspect.unwrap(fn)) if fn is not None else None
-                digests.append(hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else "-")
-            except (TypeError, OSError):  # a builtin or a function made at run time: its module's name then
-                digests.append(f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}")
-        out[name] = hashlib.sha256("\0".join(digests).encode()).hexdigest()
+        fns = (entry.obj, entry.extra.get("per_instance"), entry.extra.get("chance"))
+        out[name] = hashlib.sha256("\0".join(code_digest(fn) if fn is not None else "-" for fn in fns).encode()).hexdigest()
     return out
 
 
