@@ -250,6 +250,28 @@ def test_cache_ls_and_rm(tmp_path, capsys, quick_tasks):
     assert "valid: ls, rm, export, import" in err
 
 
+def test_cache_ls_names_the_folders_cache_rm_leaves(tmp_path, capsys, monkeypatch):
+    """`cache rm --all` removes encoder configurations only; `cache ls` shows what else takes disk, with sizes."""
+    home = tmp_path / "home"
+    (home / "models" / "gguf").mkdir(parents=True)
+    (home / "models" / "gguf" / "w.bin").write_bytes(b"\0" * 2_500_000)
+    (home / "embeddings" / "probe-runs" / "k").mkdir(parents=True)
+    (home / "embeddings" / "probe-runs" / "k" / "run-0.npz").write_bytes(b"\0" * 40_000)
+    monkeypatch.setenv("GROUNDING_EVAL_CACHE", str(home))
+    monkeypatch.setenv("COLUMNS", "250")
+    assert cli.run(["cache", "ls"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    assert rows == {str(home / "embeddings" / "probe-runs"): "0.04", str(home / "models"): "2.50"}
+    # With --cache-dir everything lives inside it: its siblings are not the cache's.
+    assert cli.run(["cache", "ls", "--cache-dir", str(home / "embeddings")]) == 0
+    out = capsys.readouterr().out
+    assert "probe-runs" in out and str(home / "models") not in out
+    with pytest.raises(SystemExit):
+        cli.main(["cache", "rm", "--all"])  # nothing to remove: one line, and the other folders stay
+    assert (home / "models" / "gguf" / "w.bin").is_file() and (home / "embeddings" / "probe-runs" / "k").is_dir()
+
+
 def test_wav_flac_ogg_mp3_all_decode_through_a_backbone(tmp_path):
     """One real recording in the four formats: lossless copies give the ogg's vector, mp3 a close one."""
     import soundfile as sf

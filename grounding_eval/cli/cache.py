@@ -1,4 +1,5 @@
 """`grounding-eval cache ls|rm|export|import ...`: show and clear the embedding cache, move it as packs.
+`cache ls` also names the other folders of the cache with their sizes; `cache rm` never touches those.
 
 Actions are looked up in ACTIONS, a name -> function taking (argv, console) and returning an exit code.
 """
@@ -37,6 +38,20 @@ def _matches(row: dict[str, Any], pattern: str) -> bool:
     return row["key"].startswith(pattern) or pattern in (meta.get("name"), meta.get("model"), meta.get("backbone"), meta.get("kind"))
 
 
+def _other_stores(cache: EmbeddingCache, explicit_dir: bool, keys: set[str]) -> list[tuple[Path, int]]:
+    """(folder, bytes) of what runs keep beside the embeddings (probe runs, datasets, converted models,
+    generations, ...), which `cache rm` leaves alone: inside the embedding cache, and next to it unless
+    --cache-dir named it (then everything lives inside)."""
+    roots = [cache.root] + ([] if explicit_dir else [cache.root.parent])
+    out = []
+    for root in roots:
+        for d in sorted(root.iterdir()) if root.is_dir() else []:
+            if not d.is_dir() or d.is_symlink() or d.name.startswith(".") or d.name in keys or d == cache.root:
+                continue
+            out.append((d, sum(f.stat().st_size for f in d.rglob("*") if f.is_file() and not f.is_symlink())))
+    return out
+
+
 def cmd_ls(argv: Sequence[str], console: Console) -> int:
     p = Parser(prog="grounding-eval cache ls", description="list cached encoder configurations")
     p.add_argument("--cache-dir", default=None)
@@ -51,6 +66,15 @@ def cmd_ls(argv: Sequence[str], console: Console) -> int:
     console.print(table)
     console.print(f"{len(rows)} configurations, {sum(r['items'] for r in rows)} embeddings, "
                   f"{sum(r['bytes'] for r in rows) / 1e6:.2f} MB")
+    # The rest of the cache is listed so its disk use is not a surprise after `cache rm --all`.
+    others = _other_stores(cache, args.cache_dir is not None, {r["key"] for r in rows})
+    if others:
+        rest = Table(title="also in the cache, never removed by `cache rm` (delete a folder to free it)")
+        rest.add_column("folder")
+        rest.add_column("MB", justify="right")
+        for d, size in others:
+            rest.add_row(str(d), f"{size / 1e6:.2f}")
+        console.print(rest)
     return 0
 
 
@@ -58,7 +82,7 @@ def cmd_rm(argv: Sequence[str], console: Console) -> int:
     p = Parser(prog="grounding-eval cache rm",
                 description="remove cached configurations: by key prefix (from `cache ls`), by encoder name, or --all")
     p.add_argument("targets", nargs="*", help="key prefix or encoder name (e.g. aisfx, passt, text)")
-    p.add_argument("--all", action="store_true", help="remove every cached configuration")
+    p.add_argument("--all", action="store_true", help="remove every cached encoder configuration (not the datasets, models or generations beside them: `cache ls` lists those)")
     p.add_argument("--cache-dir", default=None)
     args = p.parse_args(argv)
     if not args.targets and not args.all:
