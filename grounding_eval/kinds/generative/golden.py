@@ -170,13 +170,17 @@ def compare_golden(golden: dict[str, Any], new: dict[str, Any]) -> tuple[list[Ch
     return _Comparison().compare(golden, new)
 
 
+def _missing(v: Any) -> bool:
+    """None (nothing scored, or an undefined FAD written as null) or NaN (not computable, older files)."""
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 class _Comparison(GoldenComparison):
 
     def number(self, where: str, group: str, golden: Any, new: Any, tolerance: float) -> None:
-        """A number with its tolerance; None (nothing scored) and NaN (not computable) must match as such."""
-        missing = lambda v: v is None or (isinstance(v, float) and math.isnan(v))  # noqa: E731
-        if missing(golden) or missing(new):
-            self.same(where, None if missing(golden) else golden, None if missing(new) else new)
+        """A number with its tolerance; a missing one (see _missing) must be missing in both."""
+        if _missing(golden) or _missing(new):
+            self.same(where, None if _missing(golden) else golden, None if _missing(new) else new)
         else:
             self.checks.append(Check(where, group, float(golden), float(new), tolerance))
 
@@ -256,7 +260,7 @@ class _Comparison(GoldenComparison):
         if g.get("fad") and n.get("fad"):
             for key in ("n_generated", "n_reference"):
                 self.same(f"{where}.fad.{key}", g["fad"][key], n["fad"][key])
-            scale = max((abs(v) for v in (g["fad"]["fad"], g["fad"]["fad_inf"]) if v is not None and math.isfinite(v)), default=0.0)
+            scale = max((abs(v) for v in (g["fad"]["fad"], g["fad"]["fad_inf"]) if not _missing(v)), default=0.0)
             for key in ("fad", "fad_inf"):
                 self.number(f"{where}.fad.{key}", "FAD and FAD-inf (all sets)", g["fad"][key], n["fad"][key],
                             FAD_REL_TOL * scale)
