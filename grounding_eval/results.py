@@ -50,11 +50,13 @@ class PairedTest(Strict):
 
     mean_difference: float
     n: int
-    p_sign_flip: float | None = None
-    p_t_test: float | None = None
+    # A sign-flip p counts the observed pattern itself (exact enumeration) or adds it to the draws ((k+1)/(B+1)):
+    # it is never 0. A 0 here is a file from a broken rule, refused rather than shown as certainty.
+    p_sign_flip: float | None = Field(default=None, gt=0, le=1)
+    p_t_test: float | None = Field(default=None, ge=0, le=1)
     alternative: str | None = None
     method: Literal["sign_flip", "t_test"]
-    p_value: float | None
+    p_value: float | None = Field(ge=0, le=1)
 
 
 class ModelRecord(Strict):

@@ -198,3 +198,26 @@ def test_validate_checks_generative_results_and_load_refuses_a_broken_one(tmp_pa
         cli.run(["validate", str(path)])
     with pytest.raises(GroundingEvalError, match="generative results file"):
         load_results(str(path))
+
+
+def test_a_sign_flip_p_of_zero_is_refused_naming_the_field(tmp_path):
+    """A sign-flip p counts the observed pattern, so it is never 0: a file saying 0 (written by the old drawn-p
+    rule) is refused by validate, compare and the leaderboard alike, naming the field."""
+    import copy
+    import json
+    from pathlib import Path
+
+    from grounding_eval import cli
+    from grounding_eval.errors import GroundingEvalError
+
+    good = json.loads((Path(__file__).parent / "data" / "notes_generative_template.json").read_text())
+    bad = copy.deepcopy(good)
+    test = bad["results"]["notes_generative"]["results"]["paired_tests"]["template_vs_shuffled_prompts"]["mrr"]
+    test["p_sign_flip"] = test["p_value"] = 0.0
+    path = tmp_path / "gen.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(GroundingEvalError, match=r"template_vs_shuffled_prompts\.mrr\.p_sign_flip"):
+        cli.run(["validate", str(path)])
+    test["p_sign_flip"] = test["p_value"] = 1e-5
+    path.write_text(json.dumps(bad))
+    assert cli.run(["validate", str(path)]) == 0
