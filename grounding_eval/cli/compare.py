@@ -46,7 +46,7 @@ def cmd(argv: Sequence[str], console: Console) -> int:
                                  f"({cmp.blocking[0]}); rerun one of them, or pass --allow-mismatch")
     bad = [d for d in cmp.diffs if d.verdict != "ok"]
     if bad:
-        console.print(f"[bold red]REGRESSION:[/] " + "; ".join(
+        console.print("[bold red]REGRESSION:[/] " + "; ".join(
             f"{d.task} {d.metric} {'dropped' if d.verdict == 'DROP' else 'rose'} by {100 * abs(d.delta):.2f} points "
             f"(tolerance {100 * d.threshold:.2f})" for d in bad))
         return 1

@@ -364,7 +364,7 @@ def sweep_chart(e: BoardEntry) -> str:
 
 
 def sweep_section(task: str, sweeps: list[BoardEntry]) -> str:
-    out = [f'<h3>Layer sweeps <small>(one forward, every hidden layer; the last layer is the table row above)</small></h3>'
+    out = ['<h3>Layer sweeps <small>(one forward, every hidden layer; the last layer is the table row above)</small></h3>'
            '<div class="sweeps">']
     for e in sweeps:
         main = e.result.main_metric

@@ -79,7 +79,7 @@ def alignment_figure(res: Results, task: str, inputs: dict[str, Any], path: Path
     colours = _colours(parents)
     txt, aud = aligned_pca(inputs["text"], inputs["instances"], inputs["instance_concept"], inputs["standardize"])
     fig, ax = plt.subplots(figsize=(8.5, 7))
-    for i, n in enumerate(names):
+    for i in range(len(names)):
         ax.plot([txt[i, 0], aud[i, 0]], [txt[i, 1], aud[i, 1]], color=colours[parents[i]], lw=0.5, alpha=0.4)
     c = [colours[p] for p in parents]
     ax.scatter(txt[:, 0], txt[:, 1], c=c, marker="o", s=28, edgecolors="k", linewidths=0.3)
