@@ -6,7 +6,10 @@ Actions are looked up in ACTIONS, a name -> function taking (argv, console) and 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -48,8 +51,20 @@ def _other_stores(cache: EmbeddingCache, explicit_dir: bool, keys: set[str]) -> 
         for d in sorted(root.iterdir()) if root.is_dir() else []:
             if not d.is_dir() or d.is_symlink() or d.name.startswith(".") or d.name in keys or d == cache.root:
                 continue
-            out.append((d, sum(f.stat().st_size for f in d.rglob("*") if f.is_file() and not f.is_symlink())))
+            out.append((d, _folder_bytes(d)))
     return out
+
+
+def _folder_bytes(folder: Path) -> int:
+    """Bytes of the regular files under `folder`; what cannot be read (permissions, a file removed meanwhile)
+    is left out rather than stopping the listing."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(folder):  # os.walk skips unreadable folders and never follows links
+        for name in files:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, name))
+                total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
 
 
 def cmd_ls(argv: Sequence[str], console: Console) -> int:

@@ -40,25 +40,22 @@ def _files_sha256(stamps: tuple[tuple[str, str, int, int], ...]) -> str:
     return h.hexdigest()
 
 
+def _named_files_sha256(path: str, names: tuple[str, ...]) -> str:
+    """sha256 over (name, bytes) of those of `names` present in the folder, in the order given; cached like the
+    weights (by size and mtime), since identities are asked for per cached item."""
+    present = [(name, Path(path) / name) for name in names if (Path(path) / name).is_file()]
+    return _files_sha256(tuple((name, str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for name, p in present))
+
+
 def config_sha256(path: str) -> str:
     """sha256 over a model directory's config.json and preprocessor_config.json: an edited layer_norm_eps,
     activation or feature-extractor setting changes the vectors while the weights stay the same."""
-    h = hashlib.sha256()
-    for name in ("config.json", "preprocessor_config.json"):
-        p = Path(path) / name
-        if p.is_file():
-            h.update(name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
+    return _named_files_sha256(path, ("config.json", "preprocessor_config.json"))
 
 
 def tokenizer_sha256(path: str) -> str:
     """sha256 over the tokenizer files of a model directory: a changed vocabulary changes the vectors."""
-    h = hashlib.sha256()
-    for name in TOKENIZER_FILES:
-        p = Path(path) / name
-        if p.is_file():
-            h.update(name.encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
+    return _named_files_sha256(path, TOKENIZER_FILES)
 
 
 def checkpoint_identity(requested: str, resolved: Any) -> dict[str, Any]:
