@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from grounding_eval.errors import GroundingEvalError
+
 
 @dataclass
 class RunSample:
@@ -116,6 +118,9 @@ def sign_flip_p(diffs: np.ndarray, max_exact: int = 16, draws: int = 100_000, se
     (k + 1) / (draws + 1), which counts the observed pattern as one of the draws. k / draws would print p = 0
     when no draw reaches the observed mean: a p-value no permutation test can give."""
     d = np.asarray(diffs, dtype=np.float64)
+    if not np.isfinite(d).all():  # no sign pattern reaches a NaN mean: the count would be 0 and p = 0
+        raise GroundingEvalError(f"paired test: {int((~np.isfinite(d)).sum())} of {len(d)} differences are not finite "
+                                 "(a score was NaN or infinite); a p-value over them would mean nothing")
     observed = d.mean()
     if len(d) <= max_exact:
         signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(d))))

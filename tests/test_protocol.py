@@ -195,6 +195,18 @@ def test_class_mean_and_per_class_scores_by_hand():
     assert rec2["scores"]["accuracy@1_class_mean"] == pytest.approx(rec["scores"]["accuracy@1_class_mean"])
 
 
+def test_a_paired_test_over_a_non_finite_difference_is_one_line_not_p_zero():
+    """A NaN difference (a metric's NaN score, an undefined KAD) made every sign pattern fall short of the
+    observed mean: p = 0, significance from nothing. Refused at the shared test, for every kind and caller."""
+    from grounding_eval.errors import GroundingEvalError
+
+    with pytest.raises(GroundingEvalError, match="1 of 5 differences are not finite"):
+        paired_tests([0.5, float("nan"), 0.4, 0.3, 0.2], [0.1] * 5, "sign_flip")
+    with pytest.raises(GroundingEvalError, match="2 of 20 differences are not finite"):
+        sign_flip_p(np.r_[np.ones(18), np.nan, np.inf])  # the drawn branch too
+    assert paired_tests([0.5, 0.4, 0.3, 0.2, 0.6], [0.1] * 5, "sign_flip")["p_sign_flip"] == 1 / 32
+
+
 def test_sign_flip_and_paired_tests():
     assert sign_flip_p(np.array([0.1, 0.2, 0.3, 0.1, 0.2])) == pytest.approx(1 / 32)
     assert sign_flip_p(np.array([0.1, -0.1])) == pytest.approx(3 / 4)  # flips giving mean >= 0: ++, +-, -+
